@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Descriptions only; each module states its own level of support.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+"""
+
+    # Options shared by the modules that read a host's crun and container storage.
+    HOST_ROOT = r"""
+options:
+  root:
+    description:
+      - An alternate filesystem root for every file, configuration and package-database look-up,
+        for example a mounted image. Paths in the result are shown as seen from inside O(root).
+    type: path
+    default: /
+"""

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One host's verdict: its cruns and its container storage, judged together."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
+
+REPORT_VERSION = 1
+
+
+def storage_verdicts(counts):
+    """Evidence from storage: stale files make the host affected whatever crun runs now."""
+    if not counts[storage.UNREADABLE]:
+        return []
+    return [{
+        "id": advisories.FILE_MODE_ADVISORY,
+        "status": advisories.AFFECTED,
+        "reason": "%d %s file(s) in container storage cannot be read by other users; crun opens it "
+                  "O_TRUNC and keeps the old mode, so upgrading crun does not fix them"
+                  % (counts[storage.UNREADABLE], storage.CONFIG_NAME),
+    }]
+
+
+def summary_line(status, merged, counts):
+    """The host status followed by the reasons that decided it."""
+    parts = [status]
+    parts.extend("%s %s: %s" % (v["id"], v["status"], v["reason"]) for v in merged if v["status"] == status)
+    if counts[storage.SUSPICIOUS]:
+        parts.append("%d suspicious %s (symlink or special file, left untouched)"
+                     % (counts[storage.SUSPICIOUS], storage.CONFIG_NAME))
+    return " | ".join(parts)
+
+
+def host_report(crun, scan):
+    merged = advisories.merge([r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"])])
+    status = advisories.worst_status(merged)
+    return {
+        "report_version": REPORT_VERSION,
+        "status": status,
+        "affected": status == advisories.AFFECTED,
+        "advisories": merged,
+        "summary": summary_line(status, merged, scan["counts"]),
+        "runtimes": crun["runtimes"],
+        "libkrun": crun["libkrun"],
+        "files": [f for f in scan["files"] if f["status"] != storage.OK],
+        "counts": scan["counts"],
+        "storage_roots": scan["storage_roots"],
+        "errors": [{"path": None, "error": e} for e in crun["errors"]] + scan["errors"],
+    }
+
+
+def audit(root="/", paths=(), timeout=5, extra_roots=(), runner=_crun.run_command):
+    crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
+    scan = storage.scan(root=root, extra_roots=extra_roots)
+    return host_report(crun, scan)
+
+
+def write_json_atomically(path, data, check_mode=False):
+    """Write data as JSON to path unless it already holds exactly that; return (changed, before)."""
+    content = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    try:
+        with open(path) as handle:
+            before = handle.read()
+    except (IOError, OSError):
+        before = ""
+    if before == content:
+        return False, before, content
+    if check_mode:
+        return True, before, content
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".fleetfix-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True, before, content

@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Read the container tools' TOML files (containers.conf, storage.conf, crio.conf).
+
+Managed hosts may run a Python older than 3.11 (no tomllib), and these files only ever need
+tables, strings, arrays of strings, booleans and numbers, so this reads that subset and skips
+anything else rather than failing on it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+
+
+class ConfError(ValueError):
+    pass
+
+
+def _split_key(text):
+    """Split a dotted table or key name, honouring quoted segments."""
+    parts, buf, quote = [], "", None
+    for char in text.strip():
+        if quote:
+            if char == quote:
+                quote = None
+            else:
+                buf += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(buf.strip())
+            buf = ""
+        else:
+            buf += char
+    parts.append(buf.strip())
+    return tuple(parts)
+
+
+def _parse_string(text, pos):
+    quote = text[pos]
+    out, pos = "", pos + 1
+    while pos < len(text):
+        char = text[pos]
+        if char == quote:
+            return out, pos + 1
+        if char == "\\" and quote == '"' and pos + 1 < len(text):
+            nxt = text[pos + 1]
+            out += {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(nxt, nxt)
+            pos += 2
+            continue
+        out += char
+        pos += 1
+    raise ConfError("unterminated string")
+
+
+def _skip_blank(text, pos):
+    while pos < len(text):
+        if text[pos] in " \t\r\n,":
+            pos += 1
+        elif text[pos] == "#":
+            while pos < len(text) and text[pos] != "\n":
+                pos += 1
+        else:
+            break
+    return pos
+
+
+def _parse_value(text, pos):
+    char = text[pos]
+    if char in "\"'":
+        return _parse_string(text, pos)
+    if char == "[":
+        items, pos = [], pos + 1
+        while True:
+            pos = _skip_blank(text, pos)
+            if pos >= len(text):
+                raise ConfError("unterminated array")
+            if text[pos] == "]":
+                return items, pos + 1
+            item, pos = _parse_value(text, pos)
+            items.append(item)
+    if char == "{":
+        depth = 0
+        while pos < len(text):
+            depth += {"{": 1, "}": -1}.get(text[pos], 0)
+            pos += 1
+            if depth == 0:
+                return None, pos
+        raise ConfError("unterminated inline table")
+    end = pos
+    while end < len(text) and text[end] not in ",]\n#":
+        end += 1
+    word = text[pos:end].strip()
+    if word in ("true", "false"):
+        return word == "true", end
+    try:
+        return int(word), end
+    except ValueError:
+        return word, end
+
+
+def parse(text):
+    """Return ``{table_tuple: {key: value}}``; the top level is the empty tuple."""
+    tables = {(): {}}
+    current = tables[()]
+    pos = 0
+    while True:
+        pos = _skip_blank(text, pos)
+        if pos >= len(text):
+            return tables
+        if text[pos] == "[":
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            header = text[pos:end].split("#", 1)[0].strip()
+            if header.startswith("[["):
+                current = {}  # arrays of tables are not used by what we read
+            elif header.endswith("]"):
+                current = tables.setdefault(_split_key(header[1:-1]), {})
+            else:
+                raise ConfError("malformed table header: %s" % header)
+            pos = end
+            continue
+        eq = text.find("=", pos)
+        newline = text.find("\n", pos)
+        if eq < 0 or (0 <= newline < eq):
+            raise ConfError("expected key = value near: %s" % text[pos:pos + 40].strip())
+        key = _split_key(text[pos:eq])
+        pos = _skip_blank_inline(text, eq + 1)
+        if pos >= len(text):
+            raise ConfError("missing value for key %s" % ".".join(key))
+        value, pos = _parse_value(text, pos)
+        target = current
+        for part in key[:-1]:
+            target = target.setdefault(part, {})
+        target[key[-1]] = value
+
+
+def _skip_blank_inline(text, pos):
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def read(path):
+    """Parse one file; return (tables, error). A missing file is ``({}, None)``."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")
+    except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) == 2:
+            return {}, None
+        return {}, "%s: %s" % (path, exc.strerror or exc)
+    try:
+        return parse(text), None
+    except ConfError as exc:
+        return {}, "%s: %s" % (path, exc)
+
+
+def layered(root, main_files, dropin_dirs):
+    """Read a config with its drop-ins in the order the container tools apply them.
+
+    Returns (list of (path, tables), errors). Later entries override earlier ones.
+    """
+    paths = [rooted(root, path) for path in main_files]
+    for directory in dropin_dirs:
+        paths.extend(sorted(glob.glob(os.path.join(rooted(root, directory), "*.conf"))))
+    loaded, errors = [], []
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        tables, error = read(path)
+        if error:
+            errors.append(error)
+        else:
+            loaded.append((path, tables))
+    return loaded, errors
+
+
+def rooted(root, path):
+    """Join an absolute host path onto an alternate filesystem root."""
+    if not root or root == "/":
+        return path
+    return os.path.join(root, path.lstrip("/"))

@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Find every crun on a host, ask each for its version, and evaluate the advisories."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
+
+STANDARD_DIRS = (
+    "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin",
+    "/usr/libexec/crun", "/usr/libexec/podman", "/usr/lib/cri-o-runc/sbin",
+)
+RUNTIME_NAMES = ("crun", "krun", "crun-krun")
+# crun picks its krun handler from the name it was started under (fill_handler_from_argv0).
+KRUN_NAMES = ("krun", "crun-krun")
+CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
+CRIO_CONF = ("/etc/crio/crio.conf",)
+CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
+# crun dlopens libkrun by soname; these are the variants it knows.
+LIBKRUN_SONAMES = ("libkrun.so.1", "libkrun-sev.so.1", "libkrun-tdx.so.1")
+DEFAULT_LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib64", "/usr/local/lib")
+RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+MAX_SYMLINK_HOPS = 40
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+def run_command(argv, timeout):
+    """Run argv with a C locale; return (rc, stdout, stderr). Raise CommandTimeout or OSError.
+
+    Every external command of this collection goes through here, so tests replace this one
+    function. The child gets its own process group so a hung binary and its children all die.
+    """
+    env = dict(os.environ, LANG="C", LC_ALL="C")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, close_fds=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise CommandTimeout("timed out after %ss" % timeout)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def resolve(root, path):
+    """Resolve symlinks in ``path`` as seen from inside ``root``; None on a loop.
+
+    Absolute link targets are taken relative to ``root``, so nothing outside it is consulted.
+    """
+    if not root or root == "/":
+        return os.path.realpath(path)
+    pending = [p for p in path.split("/") if p]
+    resolved, hops = "/", 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            resolved = posixpath.dirname(resolved)
+            continue
+        candidate = posixpath.join(resolved, part)
+        full = conf.rooted(root, candidate)
+        if os.path.islink(full):
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                return None
+            target = os.readlink(full)
+            if target.startswith("/"):
+                resolved = "/"
+            pending = [p for p in target.split("/") if p] + pending
+            continue
+        resolved = candidate
+    return resolved
+
+
+def _is_executable_file(root, path):
+    full = conf.rooted(root, path)
+    return os.path.isfile(full) and os.access(full, os.X_OK)
+
+
+def configured_runtime_paths(root):
+    """Paths of crun-like runtimes named in containers.conf and crio.conf; plus parse errors."""
+    paths, errors = [], []
+    loaded, errs = conf.layered(root, CONTAINERS_CONF, CONTAINERS_CONF_DROPINS)
+    errors.extend(errs)
+    for _path, tables in loaded:
+        for name, candidates in tables.get(("engine", "runtimes"), {}).items():
+            if _is_crun_name(name) and isinstance(candidates, list):
+                paths.extend(c for c in candidates if isinstance(c, str))
+    loaded, errs = conf.layered(root, CRIO_CONF, CRIO_CONF_DROPINS)
+    errors.extend(errs)
+    for _path, tables in loaded:
+        for table, values in tables.items():
+            if table[:3] != ("crio", "runtime", "runtimes") or len(table) != 4 or not _is_crun_name(table[3]):
+                continue
+            runtime_path = values.get("runtime_path")
+            if isinstance(runtime_path, str) and runtime_path:
+                paths.append(runtime_path)
+            else:
+                paths.extend(posixpath.join(d, table[3]) for d in STANDARD_DIRS)
+    return paths, errors
+
+
+def _is_crun_name(name):
+    return "crun" in name or "krun" in name
+
+
+def candidate_paths(root, extra_paths, search_path):
+    """Every path that may be a crun, in the order a user would expect to see them."""
+    dirs = []
+    for directory in list(search_path) + list(STANDARD_DIRS):
+        if directory and directory.startswith("/") and directory not in dirs:
+            dirs.append(directory)
+    candidates = list(extra_paths)
+    candidates.extend(posixpath.join(d, name) for name in RUNTIME_NAMES for d in dirs)
+    configured, errors = configured_runtime_paths(root)
+    candidates.extend(configured)
+    seen, unique = set(), []
+    for path in candidates:
+        path = posixpath.normpath(path)
+        if path not in seen:
+            seen.add(path)
+            unique.append(path)
+    return unique, errors
+
+
+def group_by_binary(root, candidates):
+    """Group existing candidates by the binary they resolve to.
+
+    Returns a list of ``{"path", "realpath", "krun_entrypoints"}``; ``path`` prefers a name that
+    is not a krun entry point, since that is how an operator knows the binary.
+    """
+    groups = {}
+    order = []
+    for path in candidates:
+        real = resolve(root, path)
+        if real is None or not _is_executable_file(root, real):
+            continue
+        group = groups.get(real)
+        if group is None:
+            group = groups[real] = {"path": path, "realpath": real, "krun_entrypoints": []}
+            order.append(real)
+        if posixpath.basename(path) in KRUN_NAMES:
+            if path not in group["krun_entrypoints"]:
+                group["krun_entrypoints"].append(path)
+        elif posixpath.basename(group["path"]) in KRUN_NAMES:
+            group["path"] = path
+    return [groups[real] for real in order]
+
+
+def parse_version_output(text):
+    """Parse ``crun --version``; fields that are absent are None."""
+    parsed = {"version_string": None, "version": None, "commit": None, "features": None}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("crun version") and parsed["version_string"] is None:
+            parsed["version_string"] = line[len("crun version"):].strip()
+            parsed["version"] = advisories.parse_version(parsed["version_string"])
+        elif line.startswith("commit:"):
+            parsed["commit"] = line.split(":", 1)[1].strip() or None
+        elif line.startswith("+"):
+            parsed["features"] = [tag for tag in line.split() if tag.startswith("+")]
+    return parsed
+
+
+def query_version(root, realpath, timeout, runner):
+    """Run ``--version``; return (parsed, problem). ``problem`` explains a failed or odd run."""
+    empty = parse_version_output("")
+    try:
+        rc, out, err = runner([conf.rooted(root, realpath), "--version"], timeout)
+    except CommandTimeout as exc:
+        return empty, "%s --version %s" % (realpath, exc)
+    except OSError as exc:
+        return empty, "%s --version could not run: %s" % (realpath, exc.strerror or exc)
+    parsed = parse_version_output(out)
+    if rc != 0:
+        detail = (err.strip() or out.strip() or "no output").splitlines()[0][:200]
+        return parsed, "%s --version exited %d: %s" % (realpath, rc, detail)
+    if parsed["version"] is None:
+        first = (out.strip() or "no output").splitlines()[0][:200]
+        return parsed, "%s --version printed no crun version: %r" % (realpath, first)
+    return parsed, None
+
+
+def library_dirs(root):
+    """The dynamic linker's search directories, from ld.so.conf and its includes."""
+    dirs = []
+
+    def read_conf(path, depth):
+        try:
+            with open(conf.rooted(root, path)) as handle:
+                lines = handle.read().splitlines()
+        except (IOError, OSError):
+            return
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("include") and depth < 5:
+                pattern = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+                if not pattern.startswith("/"):
+                    pattern = posixpath.join(posixpath.dirname(path), pattern)
+                for included in sorted(glob.glob(conf.rooted(root, pattern))):
+                    read_conf("/" + os.path.relpath(included, conf.rooted(root, "/")), depth + 1)
+            elif line.startswith("/") and line not in dirs:
+                dirs.append(line)
+
+    read_conf("/etc/ld.so.conf", 0)
+    dirs.extend(d for d in DEFAULT_LIBRARY_DIRS if d not in dirs)
+    return dirs
+
+
+def find_libkrun(root):
+    for directory in library_dirs(root):
+        for soname in LIBKRUN_SONAMES:
+            path = posixpath.join(directory, soname)
+            if os.path.exists(conf.rooted(root, path)):
+                return path
+    return None
+
+
+def _which(name):
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + list(STANDARD_DIRS)))
+
+
+def package_managers(root):
+    """The package databases present under root that this host has a client for."""
+    managers = []
+    dpkg_query = _which("dpkg-query")
+    if dpkg_query and os.path.exists(conf.rooted(root, "/var/lib/dpkg/status")):
+        managers.append(("dpkg", dpkg_query))
+    rpm = _which("rpm")
+    if rpm and any(os.path.isdir(conf.rooted(root, d)) for d in RPM_DB_DIRS):
+        managers.append(("rpm", rpm))
+    return managers
+
+
+def package_owner(root, paths, managers, timeout, runner):
+    """Which installed package owns the first of ``paths`` any manager knows; or None."""
+    for manager, tool in managers:
+        for path in paths:
+            try:
+                owner = _owner(manager, tool, root, path, timeout, runner)
+            except (CommandTimeout, OSError):
+                owner = None
+            if owner:
+                name, version = owner
+                return {"manager": manager, "name": name, "version": version,
+                        "upstream_version": advisories.format_version(advisories.parse_version(version))}
+    return None
+
+
+def _owner(manager, tool, root, path, timeout, runner):
+    if manager == "dpkg":
+        admindir = conf.rooted(root, "/var/lib/dpkg")
+        rc, out, _err = runner([tool, "--admindir", admindir, "-S", path], timeout)
+        if rc != 0:
+            return None
+        for line in out.splitlines():
+            names, sep, owned = line.partition(": ")
+            if sep and owned.strip() == path and not line.startswith("diversion"):
+                name = names.split(",")[0].strip()
+                rc, version, _err = runner([tool, "--admindir", admindir, "-W", "-f", "${Version}", name], timeout)
+                return (name.split(":")[0], version.strip()) if rc == 0 and version.strip() else None
+        return None
+    rc, out, _err = runner([tool, "--root", root or "/", "-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
+                            path], timeout)
+    if rc != 0 or "\t" not in out:
+        return None
+    name, version = out.splitlines()[0].split("\t", 1)
+    if version.startswith("0:"):
+        version = version[2:]
+    return name, version
+
+
+def crun_info(root="/", paths=(), timeout=5, runner=run_command, search_path=None):
+    """Discover every crun under root and evaluate the advisories for each."""
+    root = root or "/"
+    if search_path is None:
+        search_path = os.environ.get("PATH", "").split(os.pathsep)
+    candidates, errors = candidate_paths(root, paths, search_path)
+    libkrun = find_libkrun(root)
+    managers = package_managers(root)
+    runtimes = []
+    for group in group_by_binary(root, candidates):
+        parsed, problem = query_version(root, group["realpath"], timeout, runner)
+        verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], libkrun,
+                                                group["krun_entrypoints"])
+        if problem:
+            for verdict in verdicts:
+                if verdict["status"] == advisories.UNKNOWN:
+                    verdict["reason"] = "%s (%s)" % (verdict["reason"], problem)
+        owner_paths = [group["realpath"], group["path"]] + group["krun_entrypoints"]
+        runtimes.append({
+            "path": group["path"],
+            "realpath": group["realpath"],
+            "version": parsed["version_string"],
+            "commit": parsed["commit"],
+            "features": parsed["features"] or [],
+            "libkrun": libkrun,
+            "krun_entrypoints": group["krun_entrypoints"],
+            "package": package_owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
+            "advisories": verdicts,
+            "problem": problem,
+        })
+    merged = advisories.merge([r["advisories"] for r in runtimes])
+    return {
+        "runtimes": runtimes,
+        "affected": any(v["status"] == advisories.AFFECTED for v in merged),
+        "advisories": merged,
+        "libkrun": libkrun,
+        "errors": errors,
+    }

@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: crun_info
+short_description: Find every crun on a host and judge it against the krun advisories
+version_added: 0.1.0
+description:
+  - Finds every C(crun) binary on the host, in C(PATH), the standard locations, C(krun) and C(crun-krun)
+    entry points, and the runtimes named in C(containers.conf) (with drop-ins) and C(crio.conf).
+  - Runs each distinct binary once with C(--version) under a C locale and a timeout, and reports its version,
+    commit and build features, the libkrun library the dynamic linker would find, and the package that owns it.
+  - Evaluates advisories C(crun-1685) (owner-only C(/.krun_config.json), fixed in crun 1.21) and
+    C(CVE-2025-24965) (config written through a symlink, fixed in crun 1.20) for each binary, with the reason.
+  - A binary that hangs, crashes, exits non-zero or prints something that is not crun's version text gets
+    status C(unknown) with the reason; the module itself still succeeds.
+  - Read-only. It never reports a change.
+author: fleetfix.crun contributors
+extends_documentation_fragment:
+  - fleetfix.crun.attributes
+  - fleetfix.crun.attributes.HOST_ROOT
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  paths:
+    description:
+      - Further binaries to inspect, besides those found on their own. Paths are inside O(root).
+    type: list
+    elements: path
+    default: []
+  timeout:
+    description:
+      - Seconds each C(--version) and package-manager run may take before it is killed.
+    type: int
+    default: 5
+notes:
+  - C(+LIBKRUN) in the features says the binary was built with the krun handler; the handler can only run
+    when libkrun is installed or a C(krun) entry point exists, so both are reported as evidence.
+seealso:
+  - module: fleetfix.crun.krun_config
+  - module: fleetfix.crun.host_audit
+"""
+
+EXAMPLES = r"""
+- name: Find every crun on the host
+  fleetfix.crun.crun_info:
+  register: crun
+
+- name: Show the versions found
+  ansible.builtin.debug:
+    msg: "{{ crun.runtimes | map(attribute='version') | list }}"
+
+- name: Inspect a mounted image and a crun in an unusual place
+  fleetfix.crun.crun_info:
+    root: /mnt/image
+    paths:
+      - /opt/vendor/bin/crun
+    timeout: 10
+"""
+
+RETURN = r"""
+affected:
+  description: Whether any crun found is affected by any advisory.
+  returned: always
+  type: bool
+  sample: true
+advisories:
+  description: One verdict per advisory, merged over every crun found; the worst status wins.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Advisory id.
+      type: str
+      sample: crun-1685
+    status:
+      description: One of C(affected), C(fixed), C(not_applicable), C(unknown).
+      type: str
+      sample: affected
+    reason:
+      description: The evidence behind the status.
+      type: str
+      sample: "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun); fixed in 1.21"
+  sample:
+    - id: crun-1685
+      status: affected
+      reason: "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun; libkrun at /usr/lib64/libkrun.so.1); fixed in 1.21"
+    - id: CVE-2025-24965
+      status: fixed
+      reason: "crun 1.20 is at or above the fixed version 1.20"
+libkrun:
+  description: The first libkrun library found in the dynamic linker's search path, or null.
+  returned: always
+  type: str
+  sample: /usr/lib64/libkrun.so.1
+runtimes:
+  description: One item per distinct crun binary (symlinks to the same binary are one item).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path the binary was found under.
+      type: str
+      sample: /usr/bin/crun
+    realpath:
+      description: The binary after resolving symlinks (inside O(root)).
+      type: str
+      sample: /usr/bin/crun
+    version:
+      description: The version crun printed, or null when it could not be read.
+      type: str
+      sample: "1.20"
+    commit:
+      description: The commit crun printed, or null.
+      type: str
+      sample: 9c9a76ac11994701dd666c4f0b869ceffb599a66
+    features:
+      description: Build feature tags crun printed; empty when it printed none.
+      type: list
+      elements: str
+      sample: ["+SYSTEMD", "+SELINUX", "+CAP", "+SECCOMP", "+LIBKRUN", "+YAJL"]
+    libkrun:
+      description: The libkrun library found on the host, or null.
+      type: str
+      sample: /usr/lib64/libkrun.so.1
+    krun_entrypoints:
+      description: Paths through which this binary runs as its krun handler.
+      type: list
+      elements: str
+      sample: ["/usr/bin/krun"]
+    package:
+      description: The package that owns the binary (C(manager), C(name), C(version), C(upstream_version)), or null.
+      type: dict
+      sample: {"manager": "rpm", "name": "crun", "version": "1.20-2.fc41", "upstream_version": "1.20"}
+    advisories:
+      description: Verdicts for this binary, same shape as the top-level RV(advisories).
+      type: list
+      elements: dict
+      sample:
+        - id: crun-1685
+          status: affected
+          reason: "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun); fixed in 1.21"
+    problem:
+      description: Why C(--version) could not be fully read, or null.
+      type: str
+      sample: "/usr/bin/crun --version timed out after 5s"
+errors:
+  description: Configuration files that could not be parsed; the rest of the discovery went on.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/containers/containers.conf: unterminated array"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            paths=dict(type="list", elements="path", default=[]),
+            timeout=dict(type="int", default=5),
+        ),
+        supports_check_mode=True,
+    )
+    bad = problem(module.params)
+    if bad:
+        module.fail_json(msg=bad)
+    result = crun_info(root=module.params["root"], paths=module.params["paths"], timeout=module.params["timeout"])
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

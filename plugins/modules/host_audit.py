@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: host_audit
+short_description: One host's verdict on the crun krun advisories, from its cruns and its container storage
+version_added: 0.1.0
+description:
+  - Does in one module run what M(fleetfix.crun.crun_info) and M(fleetfix.crun.krun_config) (with
+    O(fleetfix.crun.krun_config#module:state=audited)) do, and judges the host from both, so a fleet audit
+    costs one round trip per host.
+  - A host is C(affected) when a crun on it can run the krun handler in an affected version, or when its
+    container storage holds a C(.krun_config.json) that other users cannot read, whatever crun runs now.
+  - Returns the verdict as the host fact C(fleetfix_crun) and, unless O(facts_file) is empty, writes it as
+    JSON to a local facts file, so C(ansible_local.fleetfix_crun) has it on later runs.
+  - Changes nothing but O(facts_file), and that only when its content differs.
+author: fleetfix.crun contributors
+extends_documentation_fragment:
+  - fleetfix.crun.attributes
+  - fleetfix.crun.attributes.HOST_ROOT
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Shows the facts file before and after.
+options:
+  paths:
+    description: Further crun binaries to inspect, as in M(fleetfix.crun.crun_info).
+    type: list
+    elements: path
+    default: []
+  timeout:
+    description: Seconds each external command may take.
+    type: int
+    default: 5
+  storage_roots:
+    description: Further container storage graphroots to scan, as in M(fleetfix.crun.krun_config).
+    type: list
+    elements: path
+    default: []
+  facts_file:
+    description:
+      - Where to write the verdict as a local facts file, on the managed host itself (not under O(root)).
+        Empty to write nothing.
+    type: str
+    default: /etc/ansible/facts.d/fleetfix_crun.fact
+seealso:
+  - module: fleetfix.crun.crun_info
+  - module: fleetfix.crun.krun_config
+  - role: fleetfix.crun.audit
+"""
+
+EXAMPLES = r"""
+- name: Audit this host and remember the verdict in its local facts
+  fleetfix.crun.host_audit:
+
+- name: Audit without writing anything
+  fleetfix.crun.host_audit:
+    facts_file: ""
+
+- name: Act on the verdict
+  ansible.builtin.debug:
+    msg: "{{ fleetfix_crun.summary }}"
+  when: fleetfix_crun.affected
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: The verdict as host facts.
+  returned: always
+  type: dict
+  contains:
+    fleetfix_crun:
+      description: The host report, with the keys described below.
+      type: dict
+      sample: {"status": "affected", "affected": true}
+report_version:
+  description: Version of this report's layout.
+  returned: always
+  type: int
+  sample: 1
+status:
+  description: The worst advisory status on the host, C(affected), C(unknown), C(fixed) or C(not_applicable).
+  returned: always
+  type: str
+  sample: affected
+affected:
+  description: Whether the host is affected by any advisory.
+  returned: always
+  type: bool
+  sample: true
+summary:
+  description: One line a person can read, with the reasons for anything affected or unknown.
+  returned: always
+  type: str
+  sample: "affected | crun-1685 affected: crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun); fixed in 1.21"
+advisories:
+  description: One verdict per advisory, merged over every crun and the storage evidence.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"id": "crun-1685", "status": "affected", "reason": "2 .krun_config.json file(s) in container storage cannot be read by other users; crun opens it O_TRUNC and keeps the old mode, so upgrading crun does not fix them"}
+    - {"id": "CVE-2025-24965", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.20"}
+runtimes:
+  description: Every crun found, as RV(fleetfix.crun.crun_info#module:runtimes).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"path": "/usr/bin/crun", "realpath": "/usr/bin/crun", "version": "1.21", "commit": "10269840aa07fb7e6b7e1acff6198692d8ff5c88",
+       "features": ["+SYSTEMD", "+SELINUX", "+APPARMOR", "+CAP", "+SECCOMP", "+EBPF", "+CRIU", "+WASM:wasmedge", "+YAJL"],
+       "libkrun": null, "krun_entrypoints": [], "problem": null,
+       "package": {"manager": "dpkg", "name": "crun", "version": "1.21-1", "upstream_version": "1.21"},
+       "advisories": [{"id": "crun-1685", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.21"}]}
+libkrun:
+  description: The libkrun library found on the host, or null.
+  returned: always
+  type: str
+  sample: null
+files:
+  description: The C(.krun_config.json) files that are not C(ok), as RV(fleetfix.crun.krun_config#module:files).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"path": "/var/lib/containers/storage/overlay/3f1c/diff/.krun_config.json", "kind": "file", "mode": "0700",
+       "uid": 0, "gid": 0, "process_uid": 1234, "status": "unreadable_by_user", "container_id": "9e2d",
+       "container_name": "webapp", "layer": "3f1c", "driver": "overlay", "storage_root": "/var/lib/containers/storage",
+       "storage_owner": "root", "changed": false}
+counts:
+  description: File counts by status, as RV(fleetfix.crun.krun_config#module:counts).
+  returned: always
+  type: dict
+  sample: {"total": 3, "ok": 1, "unreadable_by_user": 2, "suspicious": 0, "changed": 0}
+storage_roots:
+  description: The graphroots scanned.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12}]
+errors:
+  description: What could not be read, with the reason; the audit went on without it.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.fleetfix.crun.plugins.module_utils._audit import audit, write_json_atomically
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            paths=dict(type="list", elements="path", default=[]),
+            timeout=dict(type="int", default=5),
+            storage_roots=dict(type="list", elements="path", default=[]),
+            facts_file=dict(type="str", default="/etc/ansible/facts.d/fleetfix_crun.fact"),
+        ),
+        supports_check_mode=True,
+    )
+    bad = problem(module.params)
+    if bad:
+        module.fail_json(msg=bad)
+    report = audit(root=module.params["root"], paths=module.params["paths"], timeout=module.params["timeout"],
+                   extra_roots=module.params["storage_roots"])
+    result = dict(report, changed=False, ansible_facts={"fleetfix_crun": report})
+    facts_file = module.params["facts_file"]
+    if facts_file:
+        try:
+            changed, before, after = write_json_atomically(facts_file, report, module.check_mode)
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="could not write facts file %s: %s" % (facts_file, to_native(exc)), **result)
+        result["changed"] = changed
+        if module._diff and changed:
+            result["diff"] = {"before_header": facts_file, "after_header": facts_file,
+                              "before": before, "after": after}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: krun_config
+short_description: Find and fix the C(/.krun_config.json) files that crun's krun handler left in container storage
+version_added: 0.1.0
+description:
+  - crun 1.7.1 to 1.20 write C(/.krun_config.json) into a container's rootfs with mode C(0700), so the
+    microVM cannot read it as a non-root container user and the container loses its environment
+    (containers/crun issue 1685). Fixed crun versions open the existing file with C(O_TRUNC) and keep its
+    mode, so containers created before an upgrade stay broken until the file is fixed.
+  - Looks for the file at the top of every layer of every container storage on the host, rootful
+    (graphroot from C(storage.conf), default C(/var/lib/containers/storage)), CRI-O's (C(crio.conf)),
+    rootless storage of every user with a home directory (honouring the user's own C(storage.conf)) and
+    O(storage_roots). Supports the C(overlay) and C(vfs) drivers. It never walks a container's filesystem:
+    the cost is one look-up per layer.
+  - Maps each file to its container (id and name from the storage's C(containers.json)).
+  - With O(state=fixed) sets O(mode) on every regular file that other users cannot read, through a
+    descriptor opened with C(O_NOFOLLOW). A symlink or any other non-regular file is reported as
+    C(suspicious) (the CVE-2025-24965 pattern) and never followed or changed.
+author: fleetfix.crun contributors
+extends_documentation_fragment:
+  - fleetfix.crun.attributes
+  - fleetfix.crun.attributes.HOST_ROOT
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  storage_roots:
+    description:
+      - Further container storage graphroots to scan, besides those detected under O(root).
+    type: list
+    elements: path
+    default: []
+  state:
+    description:
+      - V(audited) only reports.
+      - V(fixed) sets O(mode) on each regular file that other users cannot read.
+    type: str
+    choices: [audited, fixed]
+    default: audited
+  mode:
+    description:
+      - The mode to give a file that other users cannot read, as an octal string. It must let others read the
+        file and must not let group or others write it. The default is what crun 1.21 and later write.
+    type: str
+    default: "0444"
+notes:
+  - Image layers are scanned too. A file in an image layer (left there by C(podman commit) of an affected
+    container) reaches every container made from that image, so it is reported with RV(files[].container_id=null)
+    and fixed like any other.
+  - A running container sees the new mode at once; it needs no restart to read the file, but the microVM
+    of a container that already started without its environment only gets it at its next start.
+seealso:
+  - module: fleetfix.crun.crun_info
+  - module: fleetfix.crun.host_audit
+"""
+
+EXAMPLES = r"""
+- name: Report every .krun_config.json in container storage
+  fleetfix.crun.krun_config:
+  register: krun_files
+
+- name: Fix the files that non-root containers cannot read (see the changes with --diff)
+  fleetfix.crun.krun_config:
+    state: fixed
+
+- name: Also fix a storage that is not configured in storage.conf
+  fleetfix.crun.krun_config:
+    state: fixed
+    storage_roots:
+      - /srv/containers/storage
+"""
+
+RETURN = r"""
+files:
+  description: Every C(.krun_config.json) found, one item each.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The file, as seen from inside O(root).
+      type: str
+      sample: /var/lib/containers/storage/overlay/3f1c.../diff/.krun_config.json
+    storage_root:
+      description: The graphroot it was found in.
+      type: str
+      sample: /var/lib/containers/storage
+    storage_owner:
+      description: The user whose storage it is (C(root) for rootful storage), or null for O(storage_roots).
+      type: str
+      sample: root
+    driver:
+      description: The storage driver, C(overlay) or C(vfs).
+      type: str
+      sample: overlay
+    layer:
+      description: The layer that holds the file.
+      type: str
+      sample: 3f1c0b6a9d7e4c2f8a1b5e6d7c8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f
+    container_id:
+      description: The container whose layer it is, or null for an image layer.
+      type: str
+      sample: 9e2d4c6b8a0f1e3d5c7b9a1f3e5d7c9b1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d
+    container_name:
+      description: The container's first name, when known.
+      type: str
+      sample: webapp
+    kind:
+      description: C(file), C(symlink) or C(other) (directory, FIFO, socket, device).
+      type: str
+      sample: file
+    target:
+      description: Where a symlink points. Shown, never followed.
+      type: str
+      returned: when RV(files[].kind=symlink)
+      sample: /etc/shadow
+    mode:
+      description: The mode after this run (the predicted mode in check mode).
+      type: str
+      sample: "0444"
+    mode_before:
+      description: The mode before this run changed it.
+      type: str
+      returned: when RV(files[].changed=true)
+      sample: "0700"
+    uid:
+      description: The file's owner on the host.
+      type: int
+      sample: 0
+    gid:
+      description: The file's group on the host.
+      type: int
+      sample: 0
+    process_uid:
+      description: C(process.user.uid) from the file itself (the container's user), or null when unreadable.
+      type: int
+      sample: 1234
+    status:
+      description: C(ok), C(unreadable_by_user) (the bug) or C(suspicious) (not a regular file).
+      type: str
+      sample: unreadable_by_user
+    changed:
+      description: Whether this run changed (or in check mode would change) the file's mode.
+      type: bool
+      sample: false
+    error:
+      description: Why the file's mode could not be fixed; the module then fails after the whole scan.
+      type: str
+      returned: when fixing this file failed
+      sample: "could not fix mode: Read-only file system"
+counts:
+  description: How many files have each status, how many there are and how many changed.
+  returned: always
+  type: dict
+  sample: {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1, "changed": 0}
+storage_roots:
+  description: The graphroots scanned, who owns each, where it came from and how many containers it holds.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12}
+    - {"path": "/home/alice/.local/share/containers/storage", "owner": "alice", "source": "rootless", "containers": 2}
+errors:
+  description: Paths that could not be read or fixed, with the reason; the rest of the scan went on.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/home/bob/.local/share/containers/storage/overlay", "error": "Permission denied"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import parse_mode, problem
+from ansible_collections.fleetfix.crun.plugins.module_utils._storage import scan
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            storage_roots=dict(type="list", elements="path", default=[]),
+            state=dict(type="str", choices=["audited", "fixed"], default="audited"),
+            mode=dict(type="str", default="0444"),
+        ),
+        supports_check_mode=True,
+    )
+    bad = problem(module.params)
+    if bad:
+        module.fail_json(msg=bad)
+    result = scan(root=module.params["root"], extra_roots=module.params["storage_roots"],
+                  fix=module.params["state"] == "fixed", mode=parse_mode(module.params["mode"]),
+                  check_mode=module.check_mode)
+    changed_files = [f for f in result["files"] if f["changed"]]
+    result["changed"] = bool(changed_files)
+    if module._diff and changed_files:
+        result["diff"] = {
+            "before": "".join("%s mode=%s\n" % (f["path"], f["mode_before"]) for f in changed_files),
+            "after": "".join("%s mode=%s\n" % (f["path"], f["mode"]) for f in changed_files),
+        }
+    unfixed = [f for f in result["files"] if f.get("error")]
+    if unfixed:
+        module.fail_json(msg="could not fix %d file(s): %s" % (len(unfixed), "; ".join(
+            "%s: %s" % (f["path"], f["error"]) for f in unfixed)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

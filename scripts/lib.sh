@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# Shared by the scripts in this folder: where things live and how the controller is set up.
+# Source it; it sets REPO, CACHE, VENV and exports ANSIBLE_COLLECTIONS_PATH.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${FLEETFIX_CACHE:-$REPO/.cache}
+VENV=${FLEETFIX_VENV:-$REPO/.venv}
+COLLECTIONS=$CACHE/collections
+INSTALLED=$COLLECTIONS/ansible_collections/fleetfix/crun
+export ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS
+export ANSIBLE_CONFIG=$REPO/ansible.cfg
+export ANSIBLE_LOCAL_TEMP=$CACHE/ansible-tmp
+export PATH=$VENV/bin:$PATH
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ansible-core 2.19 needs Python 3.11 or newer on the controller.
+find_python() {
+  local candidate
+  for candidate in "${FLEETFIX_PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# A venv with the pinned controller and test tools; rebuilt when tests/requirements.txt changes.
+ensure_venv() {
+  local stamp=$VENV/.requirements.sha256 want
+  want=$(sha256sum "$REPO/tests/requirements.txt" | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  local python
+  python=$(find_python) || die "no Python 3.11+ found (set FLEETFIX_PYTHON); ansible-core 2.19 needs one"
+  say "creating venv $VENV with $($python --version 2>&1)"
+  rm -rf "$VENV"
+  "$python" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/tests/requirements.txt" \
+    || die "pip could not install tests/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+# The collection as Ansible loads it: a copy of the working tree's files (tracked and untracked,
+# not ignored) at ansible_collections/fleetfix/crun, so what runs is exactly what is checked out.
+install_collection() {
+  local fresh=$INSTALLED.new
+  rm -rf "$fresh" && mkdir -p "$fresh" "$ANSIBLE_LOCAL_TEMP"
+  (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
+    | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$fresh" \
+    || die "could not copy the working tree into $fresh"
+  rm -rf "$INSTALLED" && mv "$fresh" "$INSTALLED"
+}
+
+bootstrap() {
+  ensure_venv
+  install_collection
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
+  if [ -z "${FLEETFIX_APT_UPDATED:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+    export FLEETFIX_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}

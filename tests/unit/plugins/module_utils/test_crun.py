@@ -1,0 +1,236 @@
+"""Discovery on constructed filesystem roots.
+
+The crun binaries here are test stand-ins: small shell scripts that print a real `crun --version`
+text from ../shared/fixtures (or hang, fail, print garbage). Everything else is real: they are
+found, resolved and executed through the module's own runner with its real timeout.
+"""
+
+import os
+import time
+
+import pytest
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+from conftest import SHARED_FIXTURES
+
+FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def stand_in_crun(root, path, fixture=None, script=None):
+    """A stand-in crun binary that prints a real --version fixture (or runs `script`)."""
+    if script is None:
+        script = 'cat "%s"' % os.path.join(FIXTURES, fixture)
+    write(os.path.join(str(root), path.lstrip("/")), "#!/bin/sh\n%s\n" % script, 0o755)
+
+
+def link(root, path, target):
+    full = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    os.symlink(target, full)
+
+
+def info(root, **kwargs):
+    kwargs.setdefault("search_path", [])
+    kwargs.setdefault("timeout", 2)
+    return _crun.crun_info(root=str(root), **kwargs)
+
+
+def test_no_crun_is_not_applicable_with_reason(tmp_path):
+    result = info(tmp_path)
+    assert result["runtimes"] == []
+    assert result["affected"] is False
+    assert {v["reason"] for v in result["advisories"]} == {"no crun found"}
+
+
+def test_fedora_libkrun_build_with_krun_symlink_is_one_affected_runtime(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    result = info(tmp_path)
+    assert len(result["runtimes"]) == 1
+    runtime = result["runtimes"][0]
+    assert (runtime["path"], runtime["version"], runtime["krun_entrypoints"]) == ("/usr/bin/crun", "1.20", ["/usr/bin/krun"])
+    assert "+LIBKRUN" in runtime["features"]
+    assert result["affected"] is True
+
+
+def test_absolute_symlink_resolves_inside_the_alternate_root(tmp_path):
+    stand_in_crun(tmp_path, "/usr/libexec/crun/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/crun-krun", "/usr/libexec/crun/crun")
+    result = info(tmp_path)
+    assert [(r["realpath"], r["krun_entrypoints"]) for r in result["runtimes"]] == \
+        [("/usr/libexec/crun/crun", ["/usr/bin/crun-krun"])]
+
+
+def test_symlink_loop_is_ignored(tmp_path):
+    link(tmp_path, "/usr/bin/crun", "/usr/bin/krun")
+    link(tmp_path, "/usr/bin/krun", "/usr/bin/crun")
+    assert _crun.resolve(str(tmp_path), "/usr/bin/crun") is None
+    assert info(tmp_path)["runtimes"] == []
+
+
+def test_libkrun_is_found_through_ld_so_conf_includes(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "source-build-crun-1.7.2-libkrun.txt")
+    write(str(tmp_path / "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n")
+    write(str(tmp_path / "etc/ld.so.conf.d/local.conf"), "# local builds\n/opt/krun/lib\n")
+    write(str(tmp_path / "opt/krun/lib/libkrun.so.1"), "")
+    result = info(tmp_path)
+    assert result["libkrun"] == "/opt/krun/lib/libkrun.so.1"
+    assert {v["id"]: v["status"] for v in result["advisories"]} == {"crun-1685": "affected", "CVE-2025-24965": "affected"}
+
+
+def test_libkrun_build_without_libkrun_or_entrypoint_is_not_applicable(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    assert info(tmp_path)["affected"] is False
+
+
+def test_runtime_named_in_containers_conf_dropin_is_found(tmp_path):
+    stand_in_crun(tmp_path, "/opt/vendor/krun", "fedora-41-crun-1.20-libkrun.txt")
+    write(str(tmp_path / "etc/containers/containers.conf.d/50-krun.conf"),
+          '[engine.runtimes]\nkrun = [\n  "/usr/bin/krun",\n  "/opt/vendor/krun",  # vendor build\n]\nrunc = ["/opt/vendor/runc"]\n')
+    stand_in_crun(tmp_path, "/opt/vendor/runc", script="echo runc version 1.1")
+    result = info(tmp_path)
+    assert [(r["path"], r["krun_entrypoints"]) for r in result["runtimes"]] == [("/opt/vendor/krun", ["/opt/vendor/krun"])]
+
+
+def test_runtime_path_in_crio_conf_is_found(tmp_path):
+    stand_in_crun(tmp_path, "/srv/crun-1.21", "debian-13-crun-1.21.txt")
+    write(str(tmp_path / "etc/crio/crio.conf.d/10-crun.conf"),
+          '[crio.runtime.runtimes.crun]\nruntime_path = "/srv/crun-1.21"\nruntime_type = "oci"\n')
+    assert [r["version"] for r in info(tmp_path)["runtimes"]] == ["1.21"]
+
+
+def test_malformed_containers_conf_is_reported_and_discovery_goes_on(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-12-crun-1.8.1.txt")
+    write(str(tmp_path / "etc/containers/containers.conf"), '[engine.runtimes]\ncrun = ["/x"\n')
+    result = info(tmp_path)
+    assert [r["version"] for r in result["runtimes"]] == ["1.8.1"]
+    assert len(result["errors"]) == 1 and "containers.conf" in result["errors"][0]
+
+
+def test_extra_paths_are_inspected(tmp_path):
+    stand_in_crun(tmp_path, "/weird/place/crun", "debian-sid-crun-1.28.txt")
+    assert [r["version"] for r in info(tmp_path, paths=["/weird/place/crun"])["runtimes"]] == ["1.28"]
+
+
+def test_path_directories_are_searched(tmp_path):
+    stand_in_crun(tmp_path, "/custom/bin/crun", "debian-sid-crun-1.28.txt")
+    assert [r["path"] for r in info(tmp_path, search_path=["/custom/bin"])["runtimes"]] == ["/custom/bin/crun"]
+
+
+def test_a_hanging_binary_is_unknown_and_killed_within_the_timeout(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="sleep 30")
+    started = time.monotonic()
+    result = info(tmp_path, timeout=1)
+    elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert result["runtimes"][0]["advisories"][0]["status"] == "unknown"
+    assert "timed out after 1s" in result["runtimes"][0]["problem"]
+
+
+def test_a_binary_that_prints_garbage_is_unknown(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="echo 'Segmentation fault?'")
+    runtime = info(tmp_path)["runtimes"][0]
+    assert runtime["version"] is None
+    assert {v["status"] for v in runtime["advisories"]} == {"unknown"}
+    assert "printed no crun version" in runtime["advisories"][0]["reason"]
+
+
+def test_a_binary_that_prints_nothing_is_unknown(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="exit 0")
+    assert {v["status"] for v in info(tmp_path)["runtimes"][0]["advisories"]} == {"unknown"}
+
+
+def test_a_crashing_binary_is_unknown_with_its_exit_code(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="kill -SEGV $$")
+    runtime = info(tmp_path)["runtimes"][0]
+    assert "exited -11" in runtime["problem"]
+
+
+def test_state_directory_failure_of_an_affected_version_is_unknown(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun",
+                  script="echo 'crun version 1.20'; echo 'Failed to get state directory' >&2; exit 1")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    runtime = info(tmp_path)["runtimes"][0]
+    assert runtime["version"] == "1.20"
+    assert runtime["advisories"][0]["status"] == "unknown"
+    assert "Failed to get state directory" in runtime["advisories"][0]["reason"]
+
+
+def test_state_directory_failure_of_a_fixed_version_is_still_fixed(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="echo 'crun version 1.21'; exit 1")
+    assert {v["status"] for v in info(tmp_path)["runtimes"][0]["advisories"]} == {"fixed"}
+
+
+def test_git_build_version_suffix_is_parsed(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="echo 'crun version 1.20.0.0.0.1-abcd'; echo '+LIBKRUN +YAJL'")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    runtime = info(tmp_path)["runtimes"][0]
+    assert runtime["version"] == "1.20.0.0.0.1-abcd"
+    assert runtime["advisories"][0]["status"] == "affected"
+
+
+def test_a_non_executable_file_is_not_a_runtime(tmp_path):
+    write(str(tmp_path / "usr/bin/crun"), "#!/bin/sh\n", 0o644)
+    assert info(tmp_path)["runtimes"] == []
+
+
+class CannedRunner:
+    """Replaces the one command runner: answers package queries from canned output."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def __call__(self, argv, timeout):
+        self.calls.append(argv)
+        for needle, answer in self.answers.items():
+            if needle in argv:
+                return answer
+        return 1, "", "no answer"
+
+
+def test_dpkg_owner_and_version_are_read_with_the_roots_admindir(tmp_path):
+    runner = CannedRunner({"-S": (0, "crun: /usr/bin/crun\n", ""), "-W": (0, "1.8.1-1+deb12u1", "")})
+    owner = _crun.package_owner(str(tmp_path), ["/usr/bin/crun"], [("dpkg", "/usr/bin/dpkg-query")], 2, runner)
+    assert owner == {"manager": "dpkg", "name": "crun", "version": "1.8.1-1+deb12u1", "upstream_version": "1.8.1"}
+    assert runner.calls[0][1:3] == ["--admindir", str(tmp_path / "var/lib/dpkg")]
+
+
+def test_dpkg_multiarch_owner_name_loses_its_arch(tmp_path):
+    runner = CannedRunner({"-S": (0, "crun:amd64: /usr/bin/crun\n", ""), "-W": (0, "1.21-1", "")})
+    owner = _crun.package_owner("/", ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    assert owner["name"] == "crun" and owner["upstream_version"] == "1.21"
+
+
+def test_rpm_owner_is_read_with_the_root_and_epoch_dropped(tmp_path):
+    runner = CannedRunner({"-qf": (0, "crun\t0:1.20-2.fc41\n", "")})
+    owner = _crun.package_owner(str(tmp_path), ["/usr/bin/crun"], [("rpm", "/usr/bin/rpm")], 2, runner)
+    assert owner == {"manager": "rpm", "name": "crun", "version": "1.20-2.fc41", "upstream_version": "1.20"}
+    assert runner.calls[0][1:3] == ["--root", str(tmp_path)]
+
+
+def test_unowned_binary_has_no_package():
+    runner = CannedRunner({"-S": (1, "", "dpkg-query: no path found matching pattern /usr/local/bin/crun")})
+    assert _crun.package_owner("/", ["/usr/local/bin/crun"], [("dpkg", "dpkg-query")], 2, runner) is None
+
+
+@pytest.mark.parametrize("fixture, version, commit_prefix", [
+    ("debian-12-crun-1.8.1.txt", "1.8.1", "f8a096be"),
+    ("debian-sid-crun-1.28.txt", "1.28", "54f16ffb"),
+])
+def test_parse_version_output_reads_version_and_commit(fixture, version, commit_prefix):
+    with open(os.path.join(FIXTURES, fixture)) as handle:
+        parsed = _crun.parse_version_output(handle.read())
+    assert parsed["version_string"] == version and parsed["commit"].startswith(commit_prefix)
+
+
+def test_json_c_feature_of_crun_1_28_is_parsed():
+    with open(os.path.join(FIXTURES, "debian-sid-crun-1.28.txt")) as handle:
+        assert _crun.parse_version_output(handle.read())["features"][-1] == "+JSON_C"
