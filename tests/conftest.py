@@ -4,7 +4,6 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
 
 
 def _link_collection():

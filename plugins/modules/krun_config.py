@@ -20,7 +20,7 @@ description:
   - Looks for the file at the top of every layer of every container storage on the host, rootful
     (graphroot from C(storage.conf), default C(/var/lib/containers/storage)), CRI-O's (C(crio.conf)),
     rootless storage of every user with a home directory (honouring the user's own C(storage.conf)) and
-    O(storage_roots). Supports the C(overlay) and C(vfs) drivers. It never walks a container's filesystem:
+    O(storage_roots). Supports the C(overlay) and C(vfs) drivers. It never walks a container's filesystem;
     the cost is one look-up per layer.
   - Maps each file to its container (id and name from the storage's C(containers.json)).
   - With O(state=fixed) sets O(mode) on every regular file that other users cannot read, through a

@@ -4,9 +4,7 @@ import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as adv
 from ansible_collections.fleetfix.crun.plugins.module_utils._crun import parse_version_output
-from conftest import SHARED_FIXTURES
-
-FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
+from support import VERSION_FIXTURES as FIXTURES
 
 
 def fixture_text(name):

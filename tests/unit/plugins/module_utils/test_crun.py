@@ -11,29 +11,7 @@ import time
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
-from conftest import SHARED_FIXTURES
-
-FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
-
-
-def write(path, text, mode=0o644):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text)
-    os.chmod(path, mode)
-
-
-def stand_in_crun(root, path, fixture=None, script=None):
-    """A stand-in crun binary that prints a real --version fixture (or runs `script`)."""
-    if script is None:
-        script = 'cat "%s"' % os.path.join(FIXTURES, fixture)
-    write(os.path.join(str(root), path.lstrip("/")), "#!/bin/sh\n%s\n" % script, 0o755)
-
-
-def link(root, path, target):
-    full = os.path.join(str(root), path.lstrip("/"))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    os.symlink(target, full)
+from support import VERSION_FIXTURES as FIXTURES, link, stand_in_crun, write
 
 
 def info(root, **kwargs):

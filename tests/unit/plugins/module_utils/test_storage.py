@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
-from storage_tree import CONFIG_NAME, StorageTree, krun_config
+from support import CONFIG_NAME, StorageTree, krun_config
 
 # Managed hosts run the scan with the standard library only; this interpreter is readable by
 # unprivileged users, unlike a venv under root's home.

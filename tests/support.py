@@ -1,9 +1,32 @@
-"""Build c/storage trees the way podman lays them out, for tests and the benchmark."""
+"""Helpers shared by the unit and integration tests: stand-in crun binaries and c/storage trees."""
 
 import json
 import os
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
+VERSION_FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
 CONFIG_NAME = ".krun_config.json"
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def stand_in_crun(root, path, fixture=None, script=None):
+    """A stand-in crun binary that prints a real --version fixture (or runs `script`)."""
+    if script is None:
+        script = 'cat "%s"' % os.path.join(VERSION_FIXTURES, fixture)
+    write(os.path.join(str(root), path.lstrip("/")), "#!/bin/sh\n%s\n" % script, 0o755)
+
+
+def link(root, path, target):
+    full = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    os.symlink(target, full)
 
 
 def krun_config(uid):

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fleet summaries over the per-host verdicts that fleetfix.crun.host_audit leaves in hostvars."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import csv
+import io
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import jmespath
+except ImportError:
+    jmespath = None
+
+HOST_STATUSES = ("affected", "unknown", "fixed", "not_applicable", "no_data")
+FACT = "fleetfix_crun"
+HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
+FILE_COLUMNS = ("host", "status", "path", "kind", "mode", "process_uid", "container_id", "container_name",
+                "storage_owner", "target")
+
+# Every projection of the fleet report in one place, written in JMESPath.
+_ROW = jmespath.compile(
+    "{status: status, summary: summary, "
+    "crun_versions: join(' ', runtimes[].join('', [path, '=', version || 'unknown'])), "
+    "packages: join(' ', runtimes[?package].join('', [package.name, '-', package.version])), "
+    "unreadable_files: counts.unreadable_by_user, suspicious_files: counts.suspicious, "
+    "advisories: advisories}") if jmespath else None
+_HOSTS_WITH = "[?status=='%s'].host"
+_ADVISORY_STATUS = "[].advisories[?id=='%s'][].status"
+
+
+def _require_jmespath():
+    if jmespath is None:
+        raise AnsibleFilterError("fleetfix.crun filters need the Python library jmespath on the controller "
+                                 "(pip install jmespath)")
+
+
+def fleet_summary(hostvars, hosts):
+    """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
+    _require_jmespath()
+    rows, files = [], []
+    for host in hosts:
+        report = hostvars[host].get(FACT) if host in hostvars else None
+        if not report:
+            rows.append({"host": host, "status": "no_data", "summary": "no audit result (unreachable or failed)",
+                         "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
+                         "advisories": []})
+            continue
+        row = _ROW.search(report)
+        row["host"] = host
+        rows.append(row)
+        files.extend(dict(f, host=host) for f in report.get("files", []))
+    advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
+    return {
+        "hosts_total": len(rows),
+        "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, rows))) for status in HOST_STATUSES),
+        "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", rows),
+        "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", rows),
+        "no_data_hosts": jmespath.search(_HOSTS_WITH % "no_data", rows),
+        "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, rows)))
+                           for aid in advisory_ids),
+        "files": files,
+        "file_counts": {
+            "unreadable_by_user": len(jmespath.search("[?status=='unreadable_by_user']", files)),
+            "suspicious": len(jmespath.search("[?status=='suspicious']", files)),
+        },
+        "affected_containers": jmespath.search(
+            "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
+            "container_name: container_name, path: path}", files),
+        "hosts": rows,
+    }
+
+
+def _count_statuses(statuses):
+    counts = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def fleet_csv(summary, table="hosts"):
+    """The ``hosts`` or ``files`` table of a fleet summary as CSV text."""
+    columns = {"hosts": HOST_COLUMNS, "files": FILE_COLUMNS}.get(table)
+    if columns is None:
+        raise AnsibleFilterError("fleet_csv: table must be 'hosts' or 'files', got %r" % (table,))
+    if not isinstance(summary, dict) or table not in summary:
+        raise AnsibleFilterError("fleet_csv: expected the output of fleetfix.crun.fleet_summary")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in summary[table]:
+        writer.writerow(dict((key, "" if row.get(key) is None else row.get(key)) for key in columns))
+    return out.getvalue()
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"fleet_summary": fleet_summary, "fleet_csv": fleet_csv}

@@ -1,0 +1,53 @@
+"""The modules run through Ansible on localhost, against constructed trees.
+
+Test stand-in: crun binaries are shell scripts printing real `--version` texts (or hanging);
+the modules, Ansible's module execution, check mode and diff mode are real.
+"""
+
+import os
+import stat
+
+from support import StorageTree, stand_in_crun
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_krun_config_fixes_with_diff_and_then_changes_nothing(module, tmp_path):
+    path = StorageTree(tmp_path / "host").add_krun_config("c1", 0o700, name="webapp")
+    args = {"root": str(tmp_path / "host"), "state": "fixed"}
+    first = module(tmp_path, "fleetfix.crun.krun_config", args, "--diff")
+    assert first["changed"] is True
+    assert "mode=0700" in first["diff"]["before"] and "mode=0444" in first["diff"]["after"]
+    assert mode_of(path) == 0o444
+    assert module(tmp_path, "fleetfix.crun.krun_config", args)["changed"] is False
+
+
+def test_krun_config_check_mode_predicts_and_changes_nothing(module, tmp_path):
+    path = StorageTree(tmp_path / "host").add_krun_config("c1", 0o700)
+    result = module(tmp_path, "fleetfix.crun.krun_config", {"root": str(tmp_path / "host"), "state": "fixed"},
+                    "--check")
+    assert (result["changed"], result["counts"]["changed"]) == (True, 1)
+    assert mode_of(path) == 0o700
+
+
+def test_krun_config_refuses_a_mode_others_cannot_read(module, tmp_path):
+    path = StorageTree(tmp_path / "host").add_krun_config("c1", 0o700)
+    result = module(tmp_path, "fleetfix.crun.krun_config",
+                    {"root": str(tmp_path / "host"), "state": "fixed", "mode": "0700"})
+    assert result["failed"] is True and "mode must let other users read" in result["msg"]
+    assert mode_of(path) == 0o700
+
+
+def test_krun_config_rejects_an_unknown_state_naming_the_option(module, tmp_path):
+    result = module(tmp_path, "fleetfix.crun.krun_config", {"root": str(tmp_path), "state": "repaired"})
+    assert result["failed"] is True and "state" in result["msg"]
+
+
+def test_crun_info_survives_a_hanging_binary(module, tmp_path):
+    stand_in_crun(tmp_path / "host", "/usr/bin/crun", script="sleep 60")
+    result = module(tmp_path, "fleetfix.crun.crun_info", {"root": str(tmp_path / "host"), "timeout": 1})
+    assert result.get("failed") is not True
+    assert result["changed"] is False
+    assert result["runtimes"][0]["advisories"][0]["status"] == "unknown"

@@ -1,0 +1,100 @@
+import json
+import os
+
+import pytest
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
+from support import StorageTree, link, stand_in_crun
+
+
+def audit(root):
+    return _audit.audit(root=str(root), timeout=2)
+
+
+def test_stale_files_make_a_host_with_fixed_crun_affected(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    StorageTree(tmp_path).add_krun_config("old", 0o700)
+    report = audit(tmp_path)
+    verdicts = {v["id"]: v for v in report["advisories"]}
+    assert report["status"] == "affected"
+    assert verdicts["crun-1685"]["status"] == "affected"
+    assert "upgrading crun does not fix them" in verdicts["crun-1685"]["reason"]
+    assert verdicts["CVE-2025-24965"]["status"] == "fixed"
+
+
+def test_fixed_crun_with_clean_storage_is_fixed(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    StorageTree(tmp_path).add_krun_config("new", 0o444)
+    report = audit(tmp_path)
+    assert (report["status"], report["affected"], report["files"]) == ("fixed", False, [])
+
+
+def test_affected_crun_is_named_in_the_summary(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    report = audit(tmp_path)
+    assert report["summary"].startswith("affected | crun-1685 affected: crun 1.20 with +LIBKRUN")
+
+
+def test_suspicious_symlink_is_counted_in_the_summary(tmp_path):
+    rootfs = StorageTree(tmp_path).add_container("evil")
+    os.symlink("/etc/shadow", os.path.join(rootfs, ".krun_config.json"))
+    report = audit(tmp_path)
+    assert report["counts"]["suspicious"] == 1
+    assert "1 suspicious .krun_config.json" in report["summary"]
+    assert report["files"][0]["kind"] == "symlink"
+
+
+def test_no_crun_and_no_storage_is_not_applicable(tmp_path):
+    report = audit(tmp_path)
+    assert report["status"] == "not_applicable"
+    assert "no crun found" in report["summary"]
+
+
+def test_report_is_json_serialisable(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-12-crun-1.8.1.txt")
+    json.dumps(audit(tmp_path))
+
+
+def test_facts_file_is_written_once_and_then_left_alone(tmp_path):
+    path = str(tmp_path / "facts.d" / "fleetfix_crun.fact")
+    assert _audit.write_json_atomically(path, {"a": 1})[0] is True
+    assert _audit.write_json_atomically(path, {"a": 1})[0] is False
+    with open(path) as handle:
+        assert json.load(handle) == {"a": 1}
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+
+
+def test_facts_file_in_check_mode_reports_change_and_writes_nothing(tmp_path):
+    path = str(tmp_path / "fleetfix_crun.fact")
+    assert _audit.write_json_atomically(path, {"a": 1}, check_mode=True)[0] is True
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"root": "relative/dir"}, "root must be an absolute path"),
+    ({"timeout": 0}, "timeout must be at least 1 second"),
+    ({"storage_roots": ["/ok", "rel"]}, "storage_roots must hold absolute paths"),
+    ({"facts_file": "facts.json"}, "facts_file must be an absolute path"),
+])
+def test_bad_options_get_a_message_naming_the_option(params, needle):
+    assert needle in problem(params)
+
+
+@pytest.mark.parametrize("mode, needle", [
+    ("0700", "must let other users read"),
+    ("0666", "must not let group or others write"),
+    ("4444", "setuid"),
+    ("rwx", "octal string"),
+    ("", "octal string"),
+    ("04444", "octal string"),
+])
+def test_bad_modes_are_refused(mode, needle):
+    assert needle in mode_problem(mode)
+
+
+@pytest.mark.parametrize("mode", ["0444", "444", "0644", "0604"])
+def test_good_modes_are_accepted(mode):
+    assert mode_problem(mode) is None
+    assert problem({"mode": mode, "root": "/", "timeout": 5}) is None
