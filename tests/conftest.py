@@ -6,7 +6,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _link_collection():
+def link_collection():
     base = os.path.join(REPO, ".cache", "pytest", "ansible_collections", "fleetfix")
     link = os.path.join(base, "crun")
     os.makedirs(base, exist_ok=True)
@@ -17,4 +17,4 @@ def _link_collection():
         sys.path.insert(0, top)
 
 
-_link_collection()
+link_collection()

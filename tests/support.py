@@ -67,8 +67,8 @@ class StorageTree:
     def config_path(self, cid):
         return os.path.join(self.rootfs("layer-" + cid), CONFIG_NAME)
 
-    def add_krun_config(self, cid, mode=0o700, uid=1234, name=None):
-        rootfs = self.add_container(cid, name)
+    def add_krun_config(self, cid, mode=0o700, uid=1234, name=None, write_json=True):
+        rootfs = self.add_container(cid, name, write_json=write_json)
         path = os.path.join(rootfs, CONFIG_NAME)
         with open(path, "w") as handle:
             handle.write(krun_config(uid))

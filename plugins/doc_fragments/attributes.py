@@ -20,7 +20,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
   platform:
     description: Target OS/families that can be operated against.
-    support: N/A
+    support: full
+    platforms: posix
 """
 
     # Options shared by the modules that read a host's crun and container storage.

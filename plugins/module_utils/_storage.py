@@ -196,8 +196,8 @@ def _open_regular(path, expected=None):
             return None
         raise
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (expected is not None and (st.st_ino, st.st_dev) != (expected.st_ino,
-                                                                                              expected.st_dev)):
+    swapped = expected is not None and (st.st_ino, st.st_dev) != (expected.st_ino, expected.st_dev)
+    if swapped or not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None
     return fd

@@ -22,7 +22,7 @@ description:
   - A binary that hangs, crashes, exits non-zero or prints something that is not crun's version text gets
     status C(unknown) with the reason; the module itself still succeeds.
   - Read-only. It never reports a change.
-author: fleetfix.crun contributors
+author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT

@@ -21,7 +21,7 @@ description:
   - Returns the verdict as the host fact C(fleetfix_crun) and, unless O(facts_file) is empty, writes it as
     JSON to a local facts file, so C(ansible_local.fleetfix_crun) has it on later runs.
   - Changes nothing but O(facts_file), and that only when its content differs.
-author: fleetfix.crun contributors
+author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT
@@ -55,7 +55,6 @@ options:
 seealso:
   - module: fleetfix.crun.crun_info
   - module: fleetfix.crun.krun_config
-  - role: fleetfix.crun.audit
 """
 
 EXAMPLES = r"""
@@ -108,7 +107,11 @@ advisories:
   type: list
   elements: dict
   sample:
-    - {"id": "crun-1685", "status": "affected", "reason": "2 .krun_config.json file(s) in container storage cannot be read by other users; crun opens it O_TRUNC and keeps the old mode, so upgrading crun does not fix them"}
+    - id: crun-1685
+      status: affected
+      reason: >-
+        2 .krun_config.json file(s) in container storage cannot be read by other users; crun opens it
+        O_TRUNC and keeps the old mode, so upgrading crun does not fix them
     - {"id": "CVE-2025-24965", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.20"}
 runtimes:
   description: Every crun found, as RV(fleetfix.crun.crun_info#module:runtimes).
@@ -116,11 +119,17 @@ runtimes:
   type: list
   elements: dict
   sample:
-    - {"path": "/usr/bin/crun", "realpath": "/usr/bin/crun", "version": "1.21", "commit": "10269840aa07fb7e6b7e1acff6198692d8ff5c88",
-       "features": ["+SYSTEMD", "+SELINUX", "+APPARMOR", "+CAP", "+SECCOMP", "+EBPF", "+CRIU", "+WASM:wasmedge", "+YAJL"],
-       "libkrun": null, "krun_entrypoints": [], "problem": null,
-       "package": {"manager": "dpkg", "name": "crun", "version": "1.21-1", "upstream_version": "1.21"},
-       "advisories": [{"id": "crun-1685", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.21"}]}
+    - path: /usr/bin/crun
+      realpath: /usr/bin/crun
+      version: "1.21"
+      commit: 10269840aa07fb7e6b7e1acff6198692d8ff5c88
+      features: ["+SYSTEMD", "+SELINUX", "+APPARMOR", "+CAP", "+SECCOMP", "+EBPF", "+CRIU", "+WASM:wasmedge", "+YAJL"]
+      libkrun: null
+      krun_entrypoints: []
+      problem: null
+      package: {"manager": "dpkg", "name": "crun", "version": "1.21-1", "upstream_version": "1.21"}
+      advisories:
+        - {"id": "crun-1685", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.21"}
 libkrun:
   description: The libkrun library found on the host, or null.
   returned: always
@@ -132,10 +141,20 @@ files:
   type: list
   elements: dict
   sample:
-    - {"path": "/var/lib/containers/storage/overlay/3f1c/diff/.krun_config.json", "kind": "file", "mode": "0700",
-       "uid": 0, "gid": 0, "process_uid": 1234, "status": "unreadable_by_user", "container_id": "9e2d",
-       "container_name": "webapp", "layer": "3f1c", "driver": "overlay", "storage_root": "/var/lib/containers/storage",
-       "storage_owner": "root", "changed": false}
+    - path: /var/lib/containers/storage/overlay/3f1c/diff/.krun_config.json
+      kind: file
+      mode: "0700"
+      uid: 0
+      gid: 0
+      process_uid: 1234
+      status: unreadable_by_user
+      container_id: 9e2d
+      container_name: webapp
+      layer: 3f1c
+      driver: overlay
+      storage_root: /var/lib/containers/storage
+      storage_owner: root
+      changed: false
 counts:
   description: File counts by status, as RV(fleetfix.crun.krun_config#module:counts).
   returned: always

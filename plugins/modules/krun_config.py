@@ -26,7 +26,7 @@ description:
   - With O(state=fixed) sets O(mode) on every regular file that other users cannot read, through a
     descriptor opened with C(O_NOFOLLOW). A symlink or any other non-regular file is reported as
     C(suspicious) (the CVE-2025-24965 pattern) and never followed or changed.
-author: fleetfix.crun contributors
+author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT
