@@ -8,10 +8,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import os
-import tempfile
-
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
@@ -64,33 +60,3 @@ def audit(root="/", paths=(), timeout=5, extra_roots=(), runner=_crun.run_comman
     crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     return host_report(crun, scan)
-
-
-def write_json_atomically(path, data, check_mode=False):
-    """Write data as JSON to path unless it already holds exactly that; return (changed, before)."""
-    content = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    try:
-        with open(path) as handle:
-            before = handle.read()
-    except (IOError, OSError):
-        before = ""
-    if before == content:
-        return False, before, content
-    if check_mode:
-        return True, before, content
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".fleetfix-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True, before, content

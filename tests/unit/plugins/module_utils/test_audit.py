@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
 from support import StorageTree, link, stand_in_crun
 
@@ -59,8 +59,8 @@ def test_report_is_json_serialisable(tmp_path):
 
 def test_facts_file_is_written_once_and_then_left_alone(tmp_path):
     path = str(tmp_path / "facts.d" / "fleetfix_crun.fact")
-    assert _audit.write_json_atomically(path, {"a": 1})[0] is True
-    assert _audit.write_json_atomically(path, {"a": 1})[0] is False
+    assert _files.write_json_atomically(path, {"a": 1})[0] is True
+    assert _files.write_json_atomically(path, {"a": 1})[0] is False
     with open(path) as handle:
         assert json.load(handle) == {"a": 1}
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
@@ -68,7 +68,7 @@ def test_facts_file_is_written_once_and_then_left_alone(tmp_path):
 
 def test_facts_file_in_check_mode_reports_change_and_writes_nothing(tmp_path):
     path = str(tmp_path / "fleetfix_crun.fact")
-    assert _audit.write_json_atomically(path, {"a": 1}, check_mode=True)[0] is True
+    assert _files.write_json_atomically(path, {"a": 1}, check_mode=True)[0] is True
     assert not os.path.exists(path)
 
 

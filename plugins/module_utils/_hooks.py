@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The OCI hook that fixes /.krun_config.json at every container start: where it goes, what it says.
+
+podman and CRI-O re-read every hook file at each container start, and one invalid file makes
+every container start fail. So the hook JSON is validated with podman's own rules before it is
+placed, existing files are checked first, and each file is replaced atomically.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import json
+import os
+import re
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
+from ansible_collections.fleetfix.crun.plugins.module_utils import _files as files
+
+# What Debian's and upstream podman read when containers.conf sets no hooks_dir (and CRI-O too).
+DEFAULT_HOOKS_DIRS = ("/usr/share/containers/oci/hooks.d",)
+CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
+CRIO_CONF = ("/etc/crio/crio.conf",)
+CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
+KNOWN_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+STAGE = "createRuntime"
+HOOK_TIMEOUT = 10
+# Marks the containers.conf drop-in as ours, so removing it never removes someone else's file.
+DROPIN_MARKER = "# Managed by fleetfix.crun (role fleetfix.crun.hook): adds the krun hook's directory."
+
+
+def _configured(root, files_, dropins, table, skip=None):
+    """hooks_dir from a layered config (the last file that sets it wins), its source, errors."""
+    found, source = None, None
+    loaded, errors = conf.layered(root, files_, dropins)
+    for path, tables in loaded:
+        if skip and path == conf.rooted(root, skip):
+            continue
+        value = tables.get(table, {}).get("hooks_dir")
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found, source = value, path
+    return found, source, errors
+
+
+def hooks_dirs(root="/", skip_dropin=None):
+    """Every hooks directory podman and CRI-O read on this host: (list of dicts, errors)."""
+    dirs, errors = [], []
+    podman, source, errs = _configured(root, CONTAINERS_CONF, CONTAINERS_CONF_DROPINS, ("engine",), skip_dropin)
+    errors.extend(errs)
+    for path in podman or DEFAULT_HOOKS_DIRS:
+        dirs.append({"path": path, "source": source or "podman default"})
+    crio, source, errs = _configured(root, CRIO_CONF, CRIO_CONF_DROPINS, ("crio", "runtime"))
+    errors.extend(errs)
+    for path in crio or []:
+        dirs.append({"path": path, "source": source})
+    unique, seen = [], set()
+    for entry in dirs:
+        if entry["path"] not in seen:
+            seen.add(entry["path"])
+            unique.append(entry)
+    return unique, errors
+
+
+def hook_document(python, program):
+    """The hook JSON: run the program with the host's python, isolated, at createRuntime."""
+    return {
+        "version": "1.0.0",
+        "hook": {"path": python, "args": [os.path.basename(python), "-I", "-S", program], "timeout": HOOK_TIMEOUT},
+        "when": {"always": True},
+        "stages": [STAGE],
+    }
+
+
+def problems(document, check_paths=True):
+    """What podman would reject in a hook document (pkg/hooks 1.0.0 rules); [] when valid."""
+    found = []
+    if not isinstance(document, dict):
+        return ["not a JSON object"]
+    if document.get("version") != "1.0.0":
+        found.append("version must be \"1.0.0\", got %r" % (document.get("version"),))
+    hook = document.get("hook")
+    if not isinstance(hook, dict) or not isinstance(hook.get("path"), str) or not hook.get("path"):
+        found.append("hook.path is required")
+    else:
+        if not hook["path"].startswith("/"):
+            found.append("hook.path must be absolute, got %r" % hook["path"])
+        elif check_paths and not os.access(hook["path"], os.X_OK):
+            found.append("hook.path %s does not exist or is not executable" % hook["path"])
+        args = hook.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            found.append("hook.args must be a list of strings")
+        timeout = hook.get("timeout")
+        if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1):
+            found.append("hook.timeout must be a positive integer")
+    when = document.get("when")
+    if not isinstance(when, dict) or not any(when.get(k) for k in ("always", "annotations", "commands",
+                                                                   "hasBindMounts")):
+        found.append("when must set at least one of always, annotations, commands, hasBindMounts")
+    else:
+        patterns = list((when.get("annotations") or {}).items()) if isinstance(when.get("annotations"), dict) else []
+        patterns = [p for pair in patterns for p in pair] + list(when.get("commands") or [])
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError):
+                found.append("when holds an invalid regular expression %r" % (pattern,))
+    stages = document.get("stages")
+    if not isinstance(stages, list) or not stages:
+        found.append("stages must be a non-empty list")
+    else:
+        found.extend("unknown stage %r" % s for s in stages if s not in KNOWN_STAGES)
+    return found
+
+
+def invalid_hook_files(directory, ignore_name):
+    """Existing hook files in directory that podman would refuse: [(path, problem)]."""
+    bad = []
+    for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
+        if os.path.basename(path) == ignore_name:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                document = json.loads(handle.read().decode("utf-8"))
+        except (IOError, OSError, ValueError) as exc:
+            bad.append((path, "unreadable or not JSON: %s" % exc))
+            continue
+        found = problems(document)
+        if found:
+            bad.append((path, "; ".join(found)))
+    return bad
+
+
+def dropin_text(dirs):
+    return "%s\n[engine]\nhooks_dir = [%s]\n" % (DROPIN_MARKER, ", ".join(json.dumps(d) for d in dirs))
+
+
+def install(dirs, name, document, dropin=None, dropin_dirs=None, check_mode=False):
+    """Place the hook JSON in every directory, then (if asked) the containers.conf drop-in.
+
+    Returns (changes, diffs): changes lists each path that changed.
+    """
+    text = files.json_text(document)
+    changes, before, after = [], [], []
+    for directory in dirs:
+        path = os.path.join(directory, name)
+        changed, old, new = files.write_atomically(path, text, check_mode)
+        if changed:
+            changes.append(path)
+            before.append("# %s\n%s" % (path, old))
+            after.append("# %s\n%s" % (path, new))
+    if dropin:
+        changed, old, new = files.write_atomically(dropin, dropin_text(dropin_dirs), check_mode)
+        if changed:
+            changes.append(dropin)
+            before.append("# %s\n%s" % (dropin, old))
+            after.append("# %s\n%s" % (dropin, new))
+    return changes, {"before": "".join(before), "after": "".join(after)}
+
+
+def uninstall(dirs, name, dropin=None, check_mode=False):
+    """Remove the drop-in (if it is ours) first, then the hook JSON from every directory."""
+    changes, before = [], []
+    if dropin and files.read_text(dropin).startswith(DROPIN_MARKER):
+        changed, old = files.remove(dropin, check_mode)
+        if changed:
+            changes.append(dropin)
+            before.append("# %s\n%s" % (dropin, old))
+    for directory in dirs:
+        path = os.path.join(directory, name)
+        changed, old = files.remove(path, check_mode)
+        if changed:
+            changes.append(path)
+            before.append("# %s\n%s" % (path, old))
+    return changes, {"before": "".join(before), "after": ""}

@@ -1,0 +1,98 @@
+import json
+import os
+
+import pytest
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
+from support import write
+
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "/bin/sh"
+
+
+def paths(root, **kwargs):
+    return [d["path"] for d in hooks.hooks_dirs(str(root), **kwargs)[0]]
+
+
+def test_podman_default_is_used_when_nothing_is_configured(tmp_path):
+    assert paths(tmp_path) == ["/usr/share/containers/oci/hooks.d"]
+
+
+def test_containers_conf_hooks_dir_replaces_the_default(tmp_path):
+    write(str(tmp_path / "etc/containers/containers.conf"), '[engine]\nhooks_dir = ["/etc/containers/oci/hooks.d"]\n')
+    assert paths(tmp_path) == ["/etc/containers/oci/hooks.d"]
+
+
+def test_the_last_drop_in_that_sets_hooks_dir_wins(tmp_path):
+    write(str(tmp_path / "etc/containers/containers.conf"), '[engine]\nhooks_dir = ["/a"]\n')
+    write(str(tmp_path / "etc/containers/containers.conf.d/10-x.conf"), '[engine]\nhooks_dir = ["/b", "/c"]\n')
+    write(str(tmp_path / "etc/containers/containers.conf.d/20-y.conf"), '[engine]\nruntime = "crun"\n')
+    assert paths(tmp_path) == ["/b", "/c"]
+
+
+def test_crio_hooks_dirs_are_added(tmp_path):
+    write(str(tmp_path / "etc/crio/crio.conf.d/00-default.conf"),
+          '[crio.runtime]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/crio/hooks.d"]\n')
+    assert paths(tmp_path) == ["/usr/share/containers/oci/hooks.d", "/etc/crio/hooks.d"]
+
+
+def test_our_own_drop_in_can_be_left_out_of_discovery(tmp_path):
+    dropin = "/etc/containers/containers.conf.d/50-fleetfix-hooks-dir.conf"
+    write(str(tmp_path / dropin.lstrip("/")), hooks.dropin_text(["/usr/share/containers/oci/hooks.d", "/extra"]))
+    assert paths(tmp_path) == ["/usr/share/containers/oci/hooks.d", "/extra"]
+    assert paths(tmp_path, skip_dropin=dropin) == ["/usr/share/containers/oci/hooks.d"]
+
+
+def test_our_hook_document_is_valid():
+    document = hooks.hook_document(PYTHON, "/usr/local/libexec/fleetfix/fleetfix-krun-hook")
+    assert hooks.problems(document) == []
+    assert document["stages"] == ["createRuntime"] and document["when"] == {"always": True}
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"version": "1.0"}, "version"),
+    ({"hook": {"path": "relative"}}, "absolute"),
+    ({"hook": {"path": "/nonexistent/python"}}, "does not exist"),
+    ({"hook": {"path": PYTHON, "args": "python3 -I"}}, "args"),
+    ({"hook": {"path": PYTHON, "timeout": 0}}, "timeout"),
+    ({"when": {}}, "when must set"),
+    ({"when": {"annotations": {"run.oci.handler": "("}}}, "regular expression"),
+    ({"stages": []}, "stages"),
+    ({"stages": ["createruntime"]}, "unknown stage"),
+])
+def test_documents_podman_would_refuse_are_refused(change, needle):
+    document = dict(hooks.hook_document(PYTHON, "/x"), **change)
+    assert any(needle in problem for problem in hooks.problems(document))
+
+
+def test_invalid_existing_hook_files_are_listed_but_ours_is_not(tmp_path):
+    write(str(tmp_path / "good.json"), json.dumps(hooks.hook_document(PYTHON, "/x")))
+    write(str(tmp_path / "broken.json"), "{not json")
+    write(str(tmp_path / "nostage.json"), json.dumps(dict(hooks.hook_document(PYTHON, "/x"), stages=[])))
+    write(str(tmp_path / "ours.json"), "{stale")
+    write(str(tmp_path / "notes.txt"), "not a hook")
+    bad = dict(hooks.invalid_hook_files(str(tmp_path), "ours.json"))
+    assert sorted(os.path.basename(p) for p in bad) == ["broken.json", "nostage.json"]
+
+
+def test_install_is_idempotent_and_uninstall_removes_everything(tmp_path):
+    document = hooks.hook_document(PYTHON, "/x")
+    dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    dropin = str(tmp_path / "conf.d/50-fleetfix.conf")
+    changes, diff = hooks.install(dirs, "h.json", document, dropin, ["/a", "/b"])
+    assert len(changes) == 3 and '"createRuntime"' in diff["after"]
+    assert hooks.install(dirs, "h.json", document, dropin, ["/a", "/b"])[0] == []
+    assert len(hooks.uninstall(dirs, "h.json", dropin)[0]) == 3
+    assert not any(os.path.exists(os.path.join(d, "h.json")) for d in dirs) and not os.path.exists(dropin)
+
+
+def test_install_in_check_mode_writes_nothing(tmp_path):
+    changes, _diff = hooks.install([str(tmp_path / "a")], "h.json", hooks.hook_document(PYTHON, "/x"),
+                                   check_mode=True)
+    assert changes and not (tmp_path / "a").exists()
+
+
+def test_a_drop_in_that_is_not_ours_is_never_removed(tmp_path):
+    dropin = tmp_path / "50-fleetfix.conf"
+    dropin.write_text('[engine]\nhooks_dir = ["/mine"]\n')
+    assert hooks.uninstall([], "h.json", str(dropin))[0] == []
+    assert dropin.exists()

@@ -1,0 +1,118 @@
+"""The hook program, run as the runtime runs it: a separate process, OCI state on stdin.
+
+Nothing is a stand-in here except the bundle, which the tests lay out as a runtime would
+(config.json with root.path, the rootfs beside it).
+"""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from support import REPO, krun_config
+
+HOOK = os.path.join(REPO, "roles", "hook", "files", "fleetfix-krun-hook")
+
+
+def run_hook(stdin, timeout=10):
+    return subprocess.run([sys.executable, "-I", "-S", HOOK], input=stdin, capture_output=True, timeout=timeout,
+                          check=False)
+
+
+def bundle(tmp_path, root_path="rootfs", mode=0o700):
+    """A bundle as crun sees it; returns (state bytes, path of the rootfs's .krun_config.json)."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"ociVersion": "1.0.2", "root": {"path": root_path}}))
+    config = rootfs / ".krun_config.json"
+    if mode is not None:
+        config.write_text(krun_config(1234))
+        os.chmod(str(config), mode)
+    state = {"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 1, "bundle": str(tmp_path)}
+    return json.dumps(state).encode(), str(config)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_owner_only_file_becomes_world_readable(tmp_path):
+    state, config = bundle(tmp_path)
+    result = run_hook(state)
+    assert result.returncode == 0
+    assert mode_of(config) == 0o444
+    assert b"0700 -> 0444" in result.stderr
+
+
+def test_relative_root_path_is_joined_to_the_bundle(tmp_path):
+    state, config = bundle(tmp_path, root_path="rootfs")
+    run_hook(state)
+    assert mode_of(config) == 0o444
+
+
+def test_absolute_root_path_is_used_as_is(tmp_path):
+    state, config = bundle(tmp_path, root_path=str(tmp_path / "rootfs"))
+    run_hook(state)
+    assert mode_of(config) == 0o444
+
+
+def test_readable_file_is_left_alone_silently(tmp_path):
+    state, config = bundle(tmp_path, mode=0o644)
+    result = run_hook(state)
+    assert (result.returncode, result.stderr, mode_of(config)) == (0, b"", 0o644)
+
+
+def test_missing_file_is_silent(tmp_path):
+    state, _config = bundle(tmp_path, mode=None)
+    result = run_hook(state)
+    assert (result.returncode, result.stderr) == (0, b"")
+
+
+def test_symlink_to_a_host_file_is_never_followed(tmp_path):
+    state, config = bundle(tmp_path, mode=None)
+    sentinel = tmp_path / "sentinel"
+    sentinel.write_text("secret")
+    os.chmod(str(sentinel), 0o600)
+    os.symlink(str(sentinel), config)
+    result = run_hook(state)
+    assert result.returncode == 0
+    assert mode_of(str(sentinel)) == 0o600
+    assert b"symlink (never followed)" in result.stderr
+
+
+def test_fifo_does_not_block_the_container_start(tmp_path):
+    state, config = bundle(tmp_path, mode=None)
+    os.mkfifo(config, 0o600)
+    result = run_hook(state, timeout=10)
+    assert result.returncode == 0 and b"not a regular file" in result.stderr
+    assert mode_of(config) == 0o600
+
+
+@pytest.mark.parametrize("stdin", [b"", b"garbage", b"[]", b'{"id": "x"}', b'{"bundle": 7}', b"\xff\xfe"])
+def test_malformed_state_exits_zero_with_one_line(stdin):
+    result = run_hook(stdin)
+    assert result.returncode == 0
+    assert result.stderr.count(b"\n") == 1 and result.stderr.startswith(b"fleetfix-krun-hook: skipped")
+
+
+def test_missing_bundle_exits_zero(tmp_path):
+    result = run_hook(json.dumps({"bundle": str(tmp_path / "gone")}).encode())
+    assert result.returncode == 0 and b"skipped" in result.stderr
+
+
+def test_read_only_rootfs_exits_zero_and_changes_nothing(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a read-only bind mount")
+    state, config = bundle(tmp_path)
+    rootfs = str(tmp_path / "rootfs")
+    subprocess.run(["mount", "--bind", rootfs, rootfs], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", rootfs], check=True)
+        result = run_hook(state)
+        assert result.returncode == 0 and b"Read-only file system" in result.stderr
+        assert mode_of(config) == 0o700
+    finally:
+        subprocess.run(["umount", rootfs], check=True)
