@@ -74,3 +74,38 @@ class StorageTree:
             handle.write(krun_config(uid))
         os.chmod(path, mode)
         return path
+
+
+def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to=None):
+    """Import a one-binary busybox image whose rootfs holds a /.krun_config.json.
+
+    The owner-only file is a stand-in for what an affected crun (1.7.1-1.20) leaves in a rootfs;
+    no such crun can run here. ``podman`` is a callable taking podman arguments and stdin.
+    """
+    import io
+    import shutil
+    import tarfile
+
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise AssertionError("busybox is not installed: scripts/setup-host installs busybox-static")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("bin")
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in ("sh", "cat", "stat", "id", "true", "sleep"):
+            link = tarfile.TarInfo("bin/" + applet)
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        entry = tarfile.TarInfo(CONFIG_NAME)
+        if symlink_to:
+            entry.type, entry.linkname = tarfile.SYMTYPE, symlink_to
+            tar.addfile(entry)
+        else:
+            data = (config or krun_config(1234)).encode()
+            entry.size, entry.mode = len(data), config_mode
+            tar.addfile(entry, io.BytesIO(data))
+    podman("import", "--change", 'CMD ["/bin/sh"]', "-", name, stdin=buffer.getvalue())
+    return name

@@ -8,6 +8,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INVENTORY = os.path.join(REPO, "inventory", "localhost.yml")
+PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 
 
 def _env():
@@ -48,6 +49,8 @@ class Run:
 @pytest.fixture
 def playbook():
     def run(name, *args):
+        if name.endswith(".yml"):
+            name = os.path.join(PLAYBOOKS, name)
         proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, name] + list(args), env=_env(),
                               capture_output=True, text=True, cwd=REPO, check=False)
         return Run(proc)
