@@ -77,7 +77,7 @@ class StorageTree:
 
 
 def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to=None):
-    """Import a one-binary busybox image whose rootfs holds a /.krun_config.json.
+    """Import a one-binary busybox image whose rootfs holds a /.krun_config.json (none if config_mode is None).
 
     The owner-only file is a stand-in for what an affected crun (1.7.1-1.20) leaves in a rootfs;
     no such crun can run here. ``podman`` is a callable taking podman arguments and stdin.
@@ -103,7 +103,7 @@ def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to
         if symlink_to:
             entry.type, entry.linkname = tarfile.SYMTYPE, symlink_to
             tar.addfile(entry)
-        else:
+        elif config_mode is not None:
             data = (config or krun_config(1234)).encode()
             entry.size, entry.mode = len(data), config_mode
             tar.addfile(entry, io.BytesIO(data))

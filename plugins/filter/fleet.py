@@ -18,7 +18,7 @@ try:
 except ImportError:
     jmespath = None
 
-HOST_STATUSES = ("affected", "unknown", "fixed", "not_applicable", "no_data")
+HOST_STATUSES = ("affected", "unknown", "mitigated", "fixed", "not_applicable", "no_data")
 FACT = "fleetfix_crun"
 HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
 FILE_COLUMNS = ("host", "status", "path", "kind", "mode", "process_uid", "container_id", "container_name",

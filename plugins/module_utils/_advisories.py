@@ -18,9 +18,11 @@ AFFECTED = "affected"
 FIXED = "fixed"
 NOT_APPLICABLE = "not_applicable"
 UNKNOWN = "unknown"
+# An affected crun whose effect an installed OCI hook undoes at every container start.
+MITIGATED = "mitigated"
 
 # Worst first: merging several verdicts for one advisory keeps the first that occurs.
-STATUS_SEVERITY = (AFFECTED, UNKNOWN, FIXED, NOT_APPLICABLE)
+STATUS_SEVERITY = (AFFECTED, UNKNOWN, MITIGATED, FIXED, NOT_APPLICABLE)
 
 # crun writes .krun_config.json only when the krun handler runs, and that handler exists only in
 # builds with this feature tag.
@@ -136,6 +138,16 @@ def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints):
 def evaluate_runtimes(version, features, libkrun, krun_entrypoints):
     return [evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints)
             for advisory in ADVISORIES]
+
+
+def mitigate(verdicts, advisory_id, by):
+    """Mark the affected verdicts of one advisory as mitigated, naming what mitigates them."""
+    for verdict in verdicts:
+        if verdict["id"] == advisory_id and verdict["status"] == AFFECTED:
+            verdict["status"] = MITIGATED
+            verdict["reason"] = "%s; mitigated at every container start by the OCI hook %s" % (
+                verdict["reason"], ", ".join(by))
+    return verdicts
 
 
 def merge(verdict_lists):

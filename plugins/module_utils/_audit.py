@@ -10,6 +10,7 @@ __metaclass__ = type
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
 
 REPORT_VERSION = 1
@@ -38,8 +39,13 @@ def summary_line(status, merged, counts):
     return " | ".join(parts)
 
 
-def host_report(crun, scan):
-    merged = advisories.merge([r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"])])
+def host_report(crun, scan, hook_files=()):
+    """The host verdict; ``hook_files`` are installed fleetfix hooks, which mitigate crun-1685 only."""
+    verdict_lists = [r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"])]
+    if hook_files:
+        for verdicts in verdict_lists:
+            advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_files)
+    merged = advisories.merge(verdict_lists)
     status = advisories.worst_status(merged)
     return {
         "report_version": REPORT_VERSION,
@@ -49,6 +55,7 @@ def host_report(crun, scan):
         "summary": summary_line(status, merged, scan["counts"]),
         "runtimes": crun["runtimes"],
         "libkrun": crun["libkrun"],
+        "hooks": list(hook_files),
         "files": [f for f in scan["files"] if f["status"] != storage.OK],
         "counts": scan["counts"],
         "storage_roots": scan["storage_roots"],
@@ -59,4 +66,4 @@ def host_report(crun, scan):
 def audit(root="/", paths=(), timeout=5, extra_roots=(), runner=_crun.run_command):
     crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
     scan = storage.scan(root=root, extra_roots=extra_roots)
-    return host_report(crun, scan)
+    return host_report(crun, scan, hooks.installed_hooks(root))

@@ -181,6 +181,18 @@ def layered(root, main_files, dropin_dirs):
     return loaded, errors
 
 
+CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
+
+
+def containers_conf_sources(root):
+    """(files, drop-in dirs) podman reads: only $CONTAINERS_CONF when it is set, as podman does."""
+    override = os.environ.get("CONTAINERS_CONF")
+    if override and (not root or root == "/"):
+        return (override,), ()
+    return CONTAINERS_CONF, CONTAINERS_CONF_DROPINS
+
+
 def rooted(root, path):
     """Join an absolute host path onto an alternate filesystem root."""
     if not root or root == "/":

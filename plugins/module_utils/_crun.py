@@ -25,8 +25,6 @@ STANDARD_DIRS = (
 RUNTIME_NAMES = ("crun", "krun", "crun-krun")
 # crun picks its krun handler from the name it was started under (fill_handler_from_argv0).
 KRUN_NAMES = ("krun", "crun-krun")
-CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
-CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
 CRIO_CONF = ("/etc/crio/crio.conf",)
 CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 # crun dlopens libkrun by soname; these are the variants it knows.
@@ -40,17 +38,18 @@ class CommandTimeout(Exception):
     pass
 
 
-def run_command(argv, timeout):
+def run_command(argv, timeout, stdin=None):
     """Run argv with a C locale; return (rc, stdout, stderr). Raise CommandTimeout or OSError.
 
     Every external command of this collection goes through here, so tests replace this one
     function. The child gets its own process group so a hung binary and its children all die.
     """
     env = dict(os.environ, LANG="C", LC_ALL="C")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, close_fds=True, start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+                            start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(input=stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -97,7 +96,7 @@ def _is_executable_file(root, path):
 def configured_runtime_paths(root):
     """Paths of crun-like runtimes named in containers.conf and crio.conf; plus parse errors."""
     paths, errors = [], []
-    loaded, errs = conf.layered(root, CONTAINERS_CONF, CONTAINERS_CONF_DROPINS)
+    loaded, errs = conf.layered(root, *conf.containers_conf_sources(root))
     errors.extend(errs)
     for _path, tables in loaded:
         for name, candidates in tables.get(("engine", "runtimes"), {}).items():
@@ -233,17 +232,17 @@ def find_libkrun(root):
     return None
 
 
-def _which(name):
+def which(name):
     return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + list(STANDARD_DIRS)))
 
 
 def package_managers(root):
     """The package databases present under root that this host has a client for."""
     managers = []
-    dpkg_query = _which("dpkg-query")
+    dpkg_query = which("dpkg-query")
     if dpkg_query and os.path.exists(conf.rooted(root, "/var/lib/dpkg/status")):
         managers.append(("dpkg", dpkg_query))
-    rpm = _which("rpm")
+    rpm = which("rpm")
     if rpm and any(os.path.isdir(conf.rooted(root, d)) for d in RPM_DB_DIRS):
         managers.append(("rpm", rpm))
     return managers

@@ -23,12 +23,11 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _files as fil
 
 # What Debian's and upstream podman read when containers.conf sets no hooks_dir (and CRI-O too).
 DEFAULT_HOOKS_DIRS = ("/usr/share/containers/oci/hooks.d",)
-CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
-CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
 CRIO_CONF = ("/etc/crio/crio.conf",)
 CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 KNOWN_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 STAGE = "createRuntime"
+PROGRAM_NAME = "fleetfix-krun-hook"
 HOOK_TIMEOUT = 10
 # Marks the containers.conf drop-in as ours, so removing it never removes someone else's file.
 DROPIN_MARKER = "# Managed by fleetfix.crun (role fleetfix.crun.hook): adds the krun hook's directory."
@@ -50,7 +49,8 @@ def _configured(root, files_, dropins, table, skip=None):
 def hooks_dirs(root="/", skip_dropin=None):
     """Every hooks directory podman and CRI-O read on this host: (list of dicts, errors)."""
     dirs, errors = [], []
-    podman, source, errs = _configured(root, CONTAINERS_CONF, CONTAINERS_CONF_DROPINS, ("engine",), skip_dropin)
+    main_files, dropins = conf.containers_conf_sources(root)
+    podman, source, errs = _configured(root, main_files, dropins, ("engine",), skip_dropin)
     errors.extend(errs)
     for path in podman or DEFAULT_HOOKS_DIRS:
         dirs.append({"path": path, "source": source or "podman default"})
@@ -114,6 +114,30 @@ def problems(document, check_paths=True):
         found.append("stages must be a non-empty list")
     else:
         found.extend("unknown stage %r" % s for s in stages if s not in KNOWN_STAGES)
+    return found
+
+
+def installed_hooks(root="/"):
+    """Hook JSON files, in directories podman or CRI-O read, that run our hook program at createRuntime.
+
+    A file counts only when podman would accept it and the program and interpreter it names exist,
+    so a half-removed or broken installation is not mistaken for a mitigation.
+    """
+    found = []
+    for entry in hooks_dirs(root)[0]:
+        for path in sorted(glob.glob(os.path.join(conf.rooted(root, entry["path"]), "*.json"))):
+            try:
+                with open(path, "rb") as handle:
+                    document = json.loads(handle.read().decode("utf-8"))
+                args = document["hook"]["args"]
+                program = next(a for a in args if os.path.basename(a) == PROGRAM_NAME)
+            except (IOError, OSError, ValueError, KeyError, TypeError, StopIteration):
+                continue
+            if problems(document, check_paths=False) or STAGE not in document["stages"]:
+                continue
+            if all(os.access(conf.rooted(root, p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
+                   for p in (document["hook"]["path"], program)):
+                found.append(os.path.join(entry["path"], os.path.basename(path)))
     return found
 
 

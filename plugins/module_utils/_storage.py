@@ -93,7 +93,12 @@ def storage_roots(root, extra_roots=()):
         if path and os.path.isdir(conf.rooted(root, path)):
             found.append({"path": path, "owner": owner, "source": source, "containers": 0})
 
-    storage_conf, errs = _merged_table(root, ("storage",), STORAGE_CONF, STORAGE_CONF_DROPINS)
+    override = os.environ.get("CONTAINERS_STORAGE_CONF")
+    if override and (not root or root == "/"):
+        sources = ((override,), ())  # podman reads only this file then
+    else:
+        sources = (STORAGE_CONF, STORAGE_CONF_DROPINS)
+    storage_conf, errs = _merged_table(root, ("storage",), *sources)
     errors.extend(errs)
     graphroot = _text(storage_conf, "graphroot")
     add(graphroot or DEFAULT_GRAPHROOT, "root", "storage.conf" if graphroot else "default")

@@ -48,10 +48,10 @@ class Run:
 
 @pytest.fixture
 def playbook():
-    def run(name, *args):
+    def run(name, *args, env=None):
         if name.endswith(".yml"):
             name = os.path.join(PLAYBOOKS, name)
-        proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, name] + list(args), env=_env(),
+        proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, name] + list(args), env=dict(_env(), **(env or {})),
                               capture_output=True, text=True, cwd=REPO, check=False)
         return Run(proc)
     return run

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
-from support import StorageTree, link, stand_in_crun
+from support import StorageTree, link, stand_in_crun, write
 
 
 def audit(root):
@@ -98,3 +98,38 @@ def test_bad_modes_are_refused(mode, needle):
 def test_good_modes_are_accepted(mode):
     assert mode_problem(mode) is None
     assert problem({"mode": mode, "root": "/", "timeout": 5}) is None
+
+
+def install_hook(root, program_exists=True, stage="createRuntime"):
+    program = "/usr/local/libexec/fleetfix-krun-hook"
+    if program_exists:
+        write(os.path.join(str(root), program.lstrip("/")), "# hook\n", 0o755)
+    write(os.path.join(str(root), "usr/bin/python3"), "", 0o755)
+    document = dict(_hooks.hook_document("/usr/bin/python3", program), stages=[stage])
+    write(os.path.join(str(root), "usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"), json.dumps(document))
+
+
+def test_an_installed_hook_mitigates_the_file_mode_bug(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    install_hook(tmp_path)
+    report = audit(tmp_path)
+    assert (report["status"], report["affected"]) == ("mitigated", False)
+    assert report["hooks"] == ["/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"]
+    assert "mitigated at every container start" in report["summary"]
+
+
+def test_the_hook_does_not_mitigate_the_symlink_cve(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "source-build-crun-1.7.2-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    install_hook(tmp_path)
+    verdicts = {v["id"]: v["status"] for v in audit(tmp_path)["advisories"]}
+    assert verdicts == {"crun-1685": "mitigated", "CVE-2025-24965": "affected"}
+
+
+@pytest.mark.parametrize("kwargs", [{"program_exists": False}, {"stage": "poststop"}])
+def test_a_broken_or_misplaced_hook_is_no_mitigation(tmp_path, kwargs):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    install_hook(tmp_path, **kwargs)
+    assert audit(tmp_path)["status"] == "affected"

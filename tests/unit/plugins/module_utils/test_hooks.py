@@ -96,3 +96,10 @@ def test_a_drop_in_that_is_not_ours_is_never_removed(tmp_path):
     dropin.write_text('[engine]\nhooks_dir = ["/mine"]\n')
     assert hooks.uninstall([], "h.json", str(dropin))[0] == []
     assert dropin.exists()
+
+
+def test_containers_conf_environment_variable_is_the_only_file_read(tmp_path, monkeypatch):
+    private = tmp_path / "containers.conf"
+    private.write_text('[engine]\nhooks_dir = ["%s"]\n' % (tmp_path / "hooks.d"))
+    monkeypatch.setenv("CONTAINERS_CONF", str(private))
+    assert paths("/") == [str(tmp_path / "hooks.d")]

@@ -235,3 +235,12 @@ def test_unreadable_layer_directory_is_reported_and_other_storage_is_still_scann
         assert result["errors"] == [{"path": "%s/srv/locked/overlay" % base, "error": "Permission denied"}]
     finally:
         subprocess.run(["rm", "-rf", base], check=True)
+
+
+def test_containers_storage_conf_overrides_the_system_file_like_podman(tmp_path, monkeypatch):
+    conf = tmp_path / "private-storage.conf"
+    conf.write_text('[storage]\ndriver = "overlay"\ngraphroot = "%s"\n' % (tmp_path / "private"))
+    StorageTree("/", str(tmp_path / "private")).add_krun_config("p1")
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
+    roots = storage.storage_roots("/")[0]
+    assert roots[0] == {"path": str(tmp_path / "private"), "owner": "root", "source": "storage.conf", "containers": 0}

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Ask the host's package manager for a fixed crun, and install it.
+
+One small adapter per package manager (apt, dnf/yum, zypper): the versions the configured
+repositories offer, and the command that installs a package, a pinned version or a package file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+
+MANAGERS = ("apt", "dnf", "yum", "zypper")
+# Which package managers can serve a package database.
+FOR_DATABASE = {"dpkg": ("apt",), "rpm": ("dnf", "yum", "zypper")}
+_LOCK_PATTERNS = (
+    re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|dpkg was interrupted"),
+    re.compile(r"Waiting for process with pid|another copy is running|Existing lock", re.I),
+    re.compile(r"System management is locked", re.I),
+)
+
+
+class PackageError(Exception):
+    pass
+
+
+def find_manager(database=None):
+    """The first package manager binary present (for the given package database, if known)."""
+    for manager in FOR_DATABASE.get(database, MANAGERS):
+        path = _crun.which("apt-get" if manager == "apt" else manager)
+        if path:
+            return manager, path
+    return None, None
+
+
+def available_versions(manager, tool, name, timeout, runner):
+    """Every version of ``name`` the configured repositories offer (newest first where known)."""
+    if manager == "apt":
+        rc, out, err = runner([os.path.join(os.path.dirname(tool), "apt-cache"), "madison", name], timeout)
+        _check(rc, err, "apt-cache madison %s" % name)
+        return [line.split("|")[1].strip() for line in out.splitlines() if line.count("|") >= 2]
+    if manager in ("dnf", "yum"):
+        rc, out, err = runner([tool, "-q", "repoquery", "--available", "--qf", "%{version}-%{release}\n", name],
+                              timeout)
+        _check(rc, err, "%s repoquery %s" % (manager, name))
+        return [line.strip() for line in out.splitlines() if re.match(r"^\d", line.strip())]
+    rc, out, err = runner([tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
+                           "--type", "package", name], timeout)
+    if rc == 104:  # zypper: nothing found
+        return []
+    _check(rc, err, "zypper search %s" % name)
+    versions = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) >= 4 and cells[1] == name and re.match(r"^\d", cells[3]):
+            versions.append(cells[3])
+    return versions
+
+
+def package_file_version(manager, path, timeout, runner):
+    """The version inside an offline package file."""
+    if manager == "apt":
+        argv = ["dpkg-deb", "--field", path, "Version"]
+    else:
+        argv = ["rpm", "-qp", "--qf", "%{VERSION}-%{RELEASE}", path]
+    rc, out, err = runner(argv, timeout)
+    _check(rc, err, "reading the version of %s" % path)
+    return out.strip()
+
+
+def update_cache(manager, tool, timeout, runner):
+    argv = {"apt": [tool, "update", "-q"], "zypper": [tool, "--non-interactive", "refresh"]}.get(
+        manager, [tool, "-q", "makecache"])
+    rc, _out, err = runner(argv, timeout)
+    _check(rc, err, "refreshing the %s package cache" % manager)
+
+
+def install_argv(manager, tool, names, version=None, package_file=None):
+    """The command that installs the fixed package(s)."""
+    if package_file:
+        targets = [package_file if package_file.startswith("/") else "./" + package_file]
+    elif version:
+        separator = {"apt": "=", "zypper": "="}.get(manager, "-")
+        targets = ["%s%s%s" % (name, separator, version) for name in names]
+    else:
+        targets = list(names)
+    if manager == "apt":
+        return [tool, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"] \
+            + targets
+    if manager == "zypper":
+        return [tool, "--non-interactive", "install", "--oldpackage"] + targets
+    return [tool, "install", "-y"] + targets
+
+
+def install(manager, tool, names, version, package_file, timeout, runner):
+    rc, out, err = runner(install_argv(manager, tool, names, version, package_file), timeout)
+    _check(rc, err or out, "installing %s" % (package_file or ", ".join(names)))
+
+
+def _check(rc, err, what):
+    if rc == 0:
+        return
+    detail = (err or "").strip().splitlines()
+    detail = detail[-1] if detail else "exit code %d" % rc
+    if any(pattern.search(err or "") for pattern in _LOCK_PATTERNS):
+        raise PackageError("the package manager is locked by another process, nothing was changed (%s): %s"
+                           % (what, detail))
+    raise PackageError("%s failed: %s" % (what, detail))
+
+
+def best_fixed(versions, pinned=None):
+    """The version to install: the pinned one if offered and fixed, else the newest fixed one; or None."""
+    fixed = advisories.get_advisory(advisories.FILE_MODE_ADVISORY)["fixed"]
+    candidates = [pinned] if pinned else versions
+    if pinned and pinned not in versions:
+        return None
+    good = [v for v in candidates if (advisories.parse_version(v) or (0, 0, 0)) >= fixed]
+    return max(good, key=advisories.parse_version) if good else None
+
+
+def needs_upgrade(runtimes):
+    """Owned packages of crun binaries below the fixed version: {name: installed version}."""
+    fixed = advisories.get_advisory(advisories.FILE_MODE_ADVISORY)["fixed"]
+    needed = {}
+    for runtime in runtimes:
+        package = runtime.get("package")
+        version = advisories.parse_version(runtime.get("version") or (package or {}).get("version"))
+        if package and version is not None and version < fixed:
+            needed[package["name"]] = package["version"]
+    return needed
+
+
+def upgrade(names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
+            runner=_crun.run_command, crun_info=_crun.crun_info):
+    """Bring crun to at least the fixed version with the host's package manager.
+
+    Returns a result dict; raises PackageError when the package manager fails or is locked.
+    ``upgrade_available`` is False (and nothing changes) when the repositories offer no fixed
+    version, so the caller can fall back to the hook.
+    """
+    before = crun_info(timeout=min(timeout, 10), runner=runner)
+    needed = needs_upgrade(before["runtimes"])
+    fixed = advisories.fixed_version()
+    result = {"changed": False, "upgrade_needed": bool(needed), "upgrade_available": True, "fixed_version": fixed,
+              "installed_before": needed, "target_version": None, "manager": None, "reason": None,
+              "runtimes": before["runtimes"]}
+    if not needed and not package_file:
+        result["reason"] = "every crun package is at or above %s" % fixed
+        return result
+    names = list(names) or sorted(needed)
+    database = next((r["package"]["manager"] for r in before["runtimes"] if r.get("package")), None)
+    manager, tool = find_manager(database)
+    if manager is None:
+        raise PackageError("no supported package manager (apt, dnf, yum, zypper) was found")
+    result["manager"] = manager
+    if package_file:
+        offered = [package_file_version(manager, package_file, timeout, runner)]
+        target = best_fixed(offered)
+    else:
+        if update and not check_mode:
+            update_cache(manager, tool, timeout, runner)
+        offered = available_versions(manager, tool, names[0], timeout, runner)
+        target = best_fixed(offered, version)
+    if target is None:
+        result["upgrade_available"] = False
+        source = "%s holds" % package_file if package_file else "the configured repositories offer"
+        result["reason"] = "%s %s %s; none is %s or newer%s" % (
+            source, names[0], ", ".join(offered) or "in no version", fixed,
+            " (pinned: %s)" % version if version else "")
+        return result
+    result.update(target_version=target, changed=True,
+                  reason="%s %s -> %s" % (", ".join(names), ", ".join(needed.values()) or "?", target))
+    if check_mode:
+        return result
+    install(manager, tool, names, None if package_file else target, package_file, timeout, runner)
+    after = crun_info(timeout=min(timeout, 10), runner=runner)
+    result["runtimes"] = after["runtimes"]
+    still = needs_upgrade(after["runtimes"])
+    if still:
+        raise PackageError("the package manager installed %s, but crun is still below %s: %s"
+                           % (target, fixed, ", ".join("%s %s" % item for item in sorted(still.items()))))
+    return result

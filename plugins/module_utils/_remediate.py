@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which remedies a host gets, from its audit report and the chosen strategy."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+
+STRATEGIES = ("auto", "upgrade", "hook", "upgrade_and_hook")
+# Runtime verdicts that a newer crun would change.
+_VERSION_BOUND = (advisories.AFFECTED, advisories.MITIGATED)
+
+
+def _crun_needs_upgrade(report):
+    return any(v["status"] in _VERSION_BOUND for r in report.get("runtimes", []) for v in r["advisories"])
+
+
+def plan(report, strategy="auto", upgrade_available=None):
+    """Return {"upgrade": bool, "hook": bool, "reason": str} for one host.
+
+    ``upgrade_available`` is unknown (None) before the upgrade role ran. ``auto`` upgrades an
+    affected crun; it installs the hook when no fixed crun is offered, and keeps it while the
+    host has held stale files (a fixed crun keeps an existing file's mode, and images committed
+    from affected containers bring them back) or already has it.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError("remediate_strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
+    if strategy != "auto":
+        return {"upgrade": "upgrade" in strategy, "hook": "hook" in strategy,
+                "reason": "remediate_strategy is %s" % strategy}
+    needs_upgrade = _crun_needs_upgrade(report)
+    reasons, hook = [], False
+    if needs_upgrade:
+        reasons.append("an affected crun should be upgraded")
+        if upgrade_available is False:
+            hook = True
+            reasons.append("no fixed crun is offered, so the hook mitigates it")
+    if report.get("counts", {}).get("unreadable_by_user"):
+        hook = True
+        reasons.append("stale owner-only files were found, so the hook stays as a safety net")
+    if report.get("hooks"):
+        hook = True
+        reasons.append("the hook is already installed and is kept")
+    return {"upgrade": needs_upgrade, "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}

@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: crun_upgrade
+short_description: Upgrade crun to a version that fixes the krun advisories, if the repositories offer one
+version_added: 0.1.0
+description:
+  - Finds the packages that own the crun binaries below the fixed version (crun 1.21, containers/crun issue
+    1685), asks the host's package manager (apt, dnf, yum or zypper) which versions the configured repositories
+    offer, and installs the newest fixed one (or O(version), or O(package_file)).
+  - When no fixed version is offered it changes nothing and returns RV(upgrade_available=false) instead of
+    failing, so a caller can fall back to the OCI hook.
+  - After installing it runs the discovery of M(fleetfix.crun.crun_info) again and fails if crun is still below
+    the fixed version.
+  - A locked package manager or an unreachable repository fails the task with the package manager's message;
+    the package manager itself leaves the system as it was.
+  - Never restarts containers. Containers created before the upgrade keep their owner-only
+    C(/.krun_config.json); fix those with M(fleetfix.crun.krun_config).
+author: Fleetfix crun maintainers (@fleetfix)
+extends_documentation_fragment:
+  - fleetfix.crun.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports the version that would be installed, from the package lists already on the host.
+  diff_mode:
+    support: none
+options:
+  names:
+    description:
+      - Packages to upgrade. Default - the packages that own the crun binaries below the fixed version.
+        On Fedora name C(crun-krun) too, for the krun entry point.
+    type: list
+    elements: str
+    default: []
+  version:
+    description: Install exactly this package version (it must be offered and must be fixed).
+    type: str
+  package_file:
+    description: Install this package file (C(.deb) or C(.rpm)) on the host instead of asking the repositories.
+    type: path
+  update_cache:
+    description: Refresh the package lists first (not in check mode).
+    type: bool
+    default: true
+  timeout:
+    description: Seconds each package-manager command may take.
+    type: int
+    default: 600
+seealso:
+  - module: fleetfix.crun.crun_info
+  - module: fleetfix.crun.krun_config
+"""
+
+EXAMPLES = r"""
+- name: Upgrade crun if the repositories have a fixed version
+  fleetfix.crun.crun_upgrade:
+  register: crun_upgrade
+
+- name: Fall back to the hook where no fixed crun is offered
+  ansible.builtin.include_role:
+    name: fleetfix.crun.hook
+  when: not crun_upgrade.upgrade_available
+
+- name: Install a fixed crun and its krun subpackage from a local file
+  fleetfix.crun.crun_upgrade:
+    names: [crun, crun-krun]
+    package_file: /srv/packages/crun-1.21-1.fc41.x86_64.rpm
+"""
+
+RETURN = r"""
+upgrade_needed:
+  description: Whether a crun package below the fixed version was installed.
+  returned: always
+  type: bool
+  sample: true
+upgrade_available:
+  description: Whether a fixed version is installed or offered. False means nothing was changed.
+  returned: always
+  type: bool
+  sample: false
+fixed_version:
+  description: The first fixed crun version, from the advisory data.
+  returned: always
+  type: str
+  sample: "1.21"
+installed_before:
+  description: Packages below the fixed version, with their installed versions.
+  returned: always
+  type: dict
+  sample: {"crun": "1.20-2.fc41"}
+target_version:
+  description: The version installed (or that would be, in check mode); null when none.
+  returned: always
+  type: str
+  sample: 1.21-1.fc41
+manager:
+  description: The package manager used.
+  returned: always
+  type: str
+  sample: dnf
+reason:
+  description: What was decided, in words.
+  returned: always
+  type: str
+  sample: "the configured repositories offer crun 1.8.1-1+deb12u1; none is 1.21 or newer"
+runtimes:
+  description: The crun binaries after the run, as RV(fleetfix.crun.crun_info#module:runtimes).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/usr/bin/crun", "version": "1.21"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, upgrade
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            names=dict(type="list", elements="str", default=[]),
+            version=dict(type="str"),
+            package_file=dict(type="path"),
+            update_cache=dict(type="bool", default=True),
+            timeout=dict(type="int", default=600),
+        ),
+        mutually_exclusive=[("version", "package_file")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    bad = problem(params)
+    if bad:
+        module.fail_json(msg=bad)
+    try:
+        result = upgrade(names=params["names"], version=params["version"], package_file=params["package_file"],
+                         update=params["update_cache"], check_mode=module.check_mode, timeout=params["timeout"])
+    except PackageError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The remediate and rollback playbooks on this machine, end to end.
+
+Real: podman, crun 1.8.1, the package manager (apt: asked for a fixed crun, which Debian 12 does
+not offer, so the hook path is taken), the hook program, the canary container, every role.
+Private: podman reads a private containers.conf and storage.conf (CONTAINERS_CONF,
+CONTAINERS_STORAGE_CONF), so hooks and containers of this machine are never touched.
+Test stand-ins: an affected crun (1.20 with libkrun) cannot run here, so a script printing the
+real crun 1.20 `--version` text with a `krun` symlink is named in audit_crun_paths; and the
+owner-only /.krun_config.json such a crun writes is planted in a real container's rootfs.
+"""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+
+import pytest
+
+from support import build_busybox_image, krun_config, link, stand_in_crun
+
+pytestmark = pytest.mark.podman
+
+PODMAN = shutil.which("podman")
+SENTINEL_NAME = "fleetfix-remediate-sentinel"
+
+
+class PrivatePodman:
+    def __init__(self, base):
+        self.base = base
+        self.runroot = tempfile.mkdtemp(prefix="fleetfix-run-", dir="/tmp")  # podman: at most 50 characters
+        self.hooks_dir = os.path.join(base, "hooks.d")
+        self.env = {"CONTAINERS_CONF": os.path.join(base, "containers.conf"),
+                    "CONTAINERS_STORAGE_CONF": os.path.join(base, "storage.conf")}
+        with open(self.env["CONTAINERS_CONF"], "w") as handle:
+            handle.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+                         '[engine]\nhooks_dir = ["%s"]\n' % self.hooks_dir)
+        with open(self.env["CONTAINERS_STORAGE_CONF"], "w") as handle:
+            handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n'
+                         % (os.path.join(base, "storage"), self.runroot))
+
+    def __call__(self, *args, stdin=None, check=True):
+        proc = subprocess.run([PODMAN] + list(args), input=stdin, capture_output=True, check=False,
+                              env=dict(os.environ, **self.env))
+        if check and proc.returncode != 0:
+            raise AssertionError("podman %s: %s" % (" ".join(args), proc.stderr.decode()))
+        return proc.stdout.decode().strip()
+
+    def plant(self, name, uid=1234, symlink_to=None):
+        """Create a container and put into its rootfs what an affected crun (or an attacker) would."""
+        cid = self("create", "--name", name, "--user", str(uid), "localhost/fleetfix-test-busybox", "sleep", "600")
+        merged = self("mount", cid)
+        path = os.path.join(merged, ".krun_config.json")
+        if symlink_to:
+            os.symlink(symlink_to, path)
+        else:
+            with open(path, "w") as handle:
+                handle.write(krun_config(uid))
+            os.chmod(path, 0o700)
+        self("umount", cid)
+        return cid
+
+    def config_mode(self, cid):
+        merged = self("mount", cid)
+        try:
+            return stat.S_IMODE(os.lstat(os.path.join(merged, ".krun_config.json")).st_mode)
+        finally:
+            self("umount", cid)
+
+    def close(self):
+        self("rm", "--all", "--force", check=False)
+        self("rmi", "--all", "--force", check=False)
+        subprocess.run(["umount", "-R", self.runroot], capture_output=True, check=False)
+        shutil.rmtree(self.runroot, ignore_errors=True)
+
+
+@pytest.fixture
+def host(tmp_path):
+    if PODMAN is None:
+        pytest.fail("podman is not installed: scripts/setup-host installs it")
+    podman = PrivatePodman(str(tmp_path))
+    build_busybox_image(podman, "localhost/fleetfix-test-busybox", config_mode=None)
+    stand_in_crun(tmp_path, "/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/bin/krun", "crun")
+    sentinel = tmp_path / SENTINEL_NAME
+    sentinel.write_text("sentinel")
+    os.chmod(str(sentinel), 0o600)
+    yield podman
+    podman.close()
+
+
+def extra_vars(tmp_path, **more):
+    values = {"audit_crun_paths": [str(tmp_path / "bin/crun"), str(tmp_path / "bin/krun")],
+              "audit_facts_file": str(tmp_path / "facts.d/fleetfix_crun.fact"),
+              "report_dir": str(tmp_path / "reports"),
+              "hook_program_path": str(tmp_path / "libexec/fleetfix-krun-hook"),
+              "upgrade_update_cache": False,
+              "remediate_canary": True}
+    values.update(more)
+    return ["-e", json.dumps(values)]
+
+
+def facts(tmp_path):
+    return json.loads((tmp_path / "facts.d/fleetfix_crun.fact").read_text())
+
+
+def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, tmp_path):
+    stale = host.plant("stale-user-1234")
+    host.plant("planted-symlink", symlink_to=str(tmp_path / SENTINEL_NAME))
+    hook_json = os.path.join(host.hooks_dir, "50-fleetfix-krun.json")
+
+    check = playbook("fleetfix.crun.remediate", "--check", *extra_vars(tmp_path), env=host.env)
+    assert check.rc == 0, check.failure_messages()
+    assert host.config_mode(stale) == 0o700 and not os.path.exists(hook_json)
+
+    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path), env=host.env)
+    assert run.rc == 0, run.failure_messages()
+    assert run.results("Upgrade crun when a fixed version is offered")[0]["upgrade_available"] is False
+    assert host.config_mode(stale) == 0o444
+    assert os.path.exists(hook_json)
+    assert run.results("Run the canary container")[0]["status"] == "passed"
+    assert facts(tmp_path)["status"] == "mitigated"
+    assert stat.S_IMODE(os.stat(str(tmp_path / SENTINEL_NAME)).st_mode) == 0o600
+    assert [f["container_name"] for f in run.results("Record the containers")[0]["ansible_facts"]
+            ["remediate_restart_required"]] == ["stale-user-1234"]
+
+    again = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path), env=host.env)
+    assert again.rc == 0 and again.stats["changed"] == 0, [
+        t["task"]["name"] for p in again.data["plays"] for t in p["tasks"] if t["hosts"].get("localhost", {}).get("changed")]
+    check_after = playbook("fleetfix.crun.remediate", "--check", *extra_vars(tmp_path), env=host.env)
+    assert check_after.rc == 0 and check_after.stats["changed"] == 0
+
+    rollback = playbook("fleetfix.crun.rollback", *extra_vars(tmp_path), env=host.env)
+    assert rollback.rc == 0, rollback.failure_messages()
+    assert os.listdir(host.hooks_dir) == [] and not (tmp_path / "libexec/fleetfix-krun-hook").exists()
+    assert facts(tmp_path)["status"] == "affected"
+
+
+def test_strategy_upgrade_alone_leaves_an_unfixable_host_failed(playbook, host, tmp_path):
+    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_strategy="upgrade",
+                                                          remediate_canary=False), env=host.env)
+    assert run.rc != 0
+    assert any("still affected after remediation" in m for m in run.failure_messages())
+    assert not os.path.exists(os.path.join(host.hooks_dir, "50-fleetfix-krun.json"))
+
+
+def test_restart_true_restarts_the_running_container_whose_file_was_fixed(playbook, host, tmp_path):
+    cid = host.plant("running-1234")
+    host("start", cid)
+    started = host("inspect", "--format", "{{.State.StartedAt}}", cid)
+    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_restart_containers=True,
+                                                          remediate_canary=False), env=host.env)
+    assert run.rc == 0, run.failure_messages()
+    assert host("inspect", "--format", "{{.State.StartedAt}}", cid) != started
+    assert host("inspect", "--format", "{{.State.Running}}", cid) == "true"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"remediate_strategy": "fast"}, "remediate_strategy"),
+    ({"remediate_restart_containers": "maybe"}, "remediate_restart_containers"),
+])
+def test_bad_variables_fail_before_any_change(playbook, host, tmp_path, extra, needle):
+    stale = host.plant("untouched")
+    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, **extra), env=host.env)
+    assert run.rc != 0 and any(needle in m for m in run.failure_messages()), run.failure_messages()
+    assert host.config_mode(stale) == 0o700
