@@ -1,7 +1,13 @@
 """Helpers shared by the unit and integration tests: stand-in crun binaries and c/storage trees."""
 
+import io
 import json
 import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
@@ -82,10 +88,6 @@ def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to
     The owner-only file is a stand-in for what an affected crun (1.7.1-1.20) leaves in a rootfs;
     no such crun can run here. ``podman`` is a callable taking podman arguments and stdin.
     """
-    import io
-    import shutil
-    import tarfile
-
     busybox = shutil.which("busybox")
     if busybox is None:
         raise AssertionError("busybox is not installed: scripts/setup-host installs busybox-static")
@@ -109,3 +111,58 @@ def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to
             tar.addfile(entry, io.BytesIO(data))
     podman("import", "--change", 'CMD ["/bin/sh"]', "-", name, stdin=buffer.getvalue())
     return name
+
+
+class PrivatePodman:
+    """podman with a private containers.conf and storage.conf, as podman's own overrides allow.
+
+    Containers, images and hooks of the machine are never touched: everything lives under base.
+    """
+
+    def __init__(self, base, podman="podman"):
+        self.podman = podman
+        self.base = base
+        self.runroot = tempfile.mkdtemp(prefix="fleetfix-run-", dir="/tmp")  # podman: at most 50 characters
+        self.hooks_dir = os.path.join(base, "hooks.d")
+        self.env = {"CONTAINERS_CONF": os.path.join(base, "containers.conf"),
+                    "CONTAINERS_STORAGE_CONF": os.path.join(base, "storage.conf")}
+        with open(self.env["CONTAINERS_CONF"], "w") as handle:
+            handle.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+                         '[engine]\nhooks_dir = ["%s"]\n' % self.hooks_dir)
+        with open(self.env["CONTAINERS_STORAGE_CONF"], "w") as handle:
+            handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n'
+                         % (os.path.join(base, "storage"), self.runroot))
+
+    def __call__(self, *args, stdin=None, check=True):
+        proc = subprocess.run([self.podman] + list(args), input=stdin, capture_output=True, check=False,
+                              env=dict(os.environ, **self.env))
+        if check and proc.returncode != 0:
+            raise AssertionError("podman %s: %s" % (" ".join(args), proc.stderr.decode()))
+        return proc.stdout.decode().strip()
+
+    def plant(self, name, uid=1234, symlink_to=None):
+        """Create a container and put into its rootfs what an affected crun (or an attacker) would."""
+        cid = self("create", "--name", name, "--user", str(uid), "localhost/fleetfix-test-busybox", "sleep", "600")
+        merged = self("mount", cid)
+        path = os.path.join(merged, ".krun_config.json")
+        if symlink_to:
+            os.symlink(symlink_to, path)
+        else:
+            with open(path, "w") as handle:
+                handle.write(krun_config(uid))
+            os.chmod(path, 0o700)
+        self("umount", cid)
+        return cid
+
+    def config_mode(self, cid):
+        merged = self("mount", cid)
+        try:
+            return stat.S_IMODE(os.lstat(os.path.join(merged, ".krun_config.json")).st_mode)
+        finally:
+            self("umount", cid)
+
+    def close(self):
+        self("rm", "--all", "--force", check=False)
+        self("rmi", "--all", "--force", check=False)
+        subprocess.run(["umount", "-R", self.runroot], capture_output=True, check=False)
+        shutil.rmtree(self.runroot, ignore_errors=True)

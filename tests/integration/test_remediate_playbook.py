@@ -13,12 +13,10 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import tempfile
 
 import pytest
 
-from support import build_busybox_image, krun_config, link, stand_in_crun
+from support import PrivatePodman, build_busybox_image, link, stand_in_crun
 
 pytestmark = pytest.mark.podman
 
@@ -26,60 +24,11 @@ PODMAN = shutil.which("podman")
 SENTINEL_NAME = "fleetfix-remediate-sentinel"
 
 
-class PrivatePodman:
-    def __init__(self, base):
-        self.base = base
-        self.runroot = tempfile.mkdtemp(prefix="fleetfix-run-", dir="/tmp")  # podman: at most 50 characters
-        self.hooks_dir = os.path.join(base, "hooks.d")
-        self.env = {"CONTAINERS_CONF": os.path.join(base, "containers.conf"),
-                    "CONTAINERS_STORAGE_CONF": os.path.join(base, "storage.conf")}
-        with open(self.env["CONTAINERS_CONF"], "w") as handle:
-            handle.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
-                         '[engine]\nhooks_dir = ["%s"]\n' % self.hooks_dir)
-        with open(self.env["CONTAINERS_STORAGE_CONF"], "w") as handle:
-            handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n'
-                         % (os.path.join(base, "storage"), self.runroot))
-
-    def __call__(self, *args, stdin=None, check=True):
-        proc = subprocess.run([PODMAN] + list(args), input=stdin, capture_output=True, check=False,
-                              env=dict(os.environ, **self.env))
-        if check and proc.returncode != 0:
-            raise AssertionError("podman %s: %s" % (" ".join(args), proc.stderr.decode()))
-        return proc.stdout.decode().strip()
-
-    def plant(self, name, uid=1234, symlink_to=None):
-        """Create a container and put into its rootfs what an affected crun (or an attacker) would."""
-        cid = self("create", "--name", name, "--user", str(uid), "localhost/fleetfix-test-busybox", "sleep", "600")
-        merged = self("mount", cid)
-        path = os.path.join(merged, ".krun_config.json")
-        if symlink_to:
-            os.symlink(symlink_to, path)
-        else:
-            with open(path, "w") as handle:
-                handle.write(krun_config(uid))
-            os.chmod(path, 0o700)
-        self("umount", cid)
-        return cid
-
-    def config_mode(self, cid):
-        merged = self("mount", cid)
-        try:
-            return stat.S_IMODE(os.lstat(os.path.join(merged, ".krun_config.json")).st_mode)
-        finally:
-            self("umount", cid)
-
-    def close(self):
-        self("rm", "--all", "--force", check=False)
-        self("rmi", "--all", "--force", check=False)
-        subprocess.run(["umount", "-R", self.runroot], capture_output=True, check=False)
-        shutil.rmtree(self.runroot, ignore_errors=True)
-
-
 @pytest.fixture
 def host(tmp_path):
     if PODMAN is None:
         pytest.fail("podman is not installed: scripts/setup-host installs it")
-    podman = PrivatePodman(str(tmp_path))
+    podman = PrivatePodman(str(tmp_path), PODMAN)
     build_busybox_image(podman, "localhost/fleetfix-test-busybox", config_mode=None)
     stand_in_crun(tmp_path, "/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
     link(tmp_path, "/bin/krun", "crun")

@@ -116,3 +116,36 @@ def test_read_only_rootfs_exits_zero_and_changes_nothing(tmp_path):
         assert mode_of(config) == 0o700
     finally:
         subprocess.run(["umount", rootfs], check=True)
+
+
+def load_hook_module():
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("fleetfix_krun_hook", HOOK)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_fast_json_parser_agrees_with_json_loads_on_an_oci_config():
+    config = {"ociVersion": "1.0.2", "root": {"path": "/var/lib/containers/storage/overlay/abc/merged",
+                                              "readonly": False},
+              "process": {"user": {"uid": 1234, "gid": 1234}, "env": ["container=oci", "GRÜSSE=\u00e9\u4e2d"],
+                          "args": ["/bin/sh", "-c", "echo \"hi\"\\n"], "rlimits": [{"hard": 1.5e3, "soft": -1}]},
+              "annotations": {"run.oci.handler": "krun"}, "linux": {"namespaces": [], "maskedPaths": None}}
+    data = json.dumps(config, ensure_ascii=False).encode("utf-8")
+    assert load_hook_module().loads(b"  \n" + data + b"\n") == json.loads(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b'{"a": 1} trailing', b'{"a": '])
+def test_fast_json_parser_refuses_what_json_refuses(data):
+    with pytest.raises(ValueError):
+        load_hook_module().loads(data)
+
+
+def test_hook_does_not_import_the_json_module():
+    """Start-up time is the hook's whole cost at every container start; json would double it."""
+    probe = "import runpy, sys; sys.argv = ['hook']; sys.stdin = open('/dev/null'); " \
+            "runpy.run_path(%r, run_name='not_main'); print('json' in sys.modules)" % HOOK
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
