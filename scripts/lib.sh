@@ -57,6 +57,27 @@ install_collection() {
   rm -rf "$INSTALLED" && mv "$fresh" "$INSTALLED"
 }
 
+# containers.podman (for molecule's podman driver) comes out of the ansible wheel on the package
+# index, since the collection server is out of reach. Pinned: ansible 12.3.0 ships it as 1.18.0.
+ANSIBLE_WHEEL_VERSION=12.3.0
+ensure_podman_collection() {
+  local target=$COLLECTIONS/ansible_collections/containers/podman
+  [ -f "$target/MANIFEST.json" ] && return 0
+  local wheels=$CACHE/wheels
+  mkdir -p "$wheels"
+  say "extracting containers.podman from the ansible $ANSIBLE_WHEEL_VERSION wheel"
+  ls "$wheels"/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl >/dev/null 2>&1 \
+    || pip download --quiet --no-deps --dest "$wheels" "ansible==$ANSIBLE_WHEEL_VERSION" \
+    || die "could not download the ansible $ANSIBLE_WHEEL_VERSION wheel (for containers.podman)"
+  python - "$wheels"/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl "$COLLECTIONS" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    members = [n for n in wheel.namelist() if n.startswith("ansible_collections/containers/podman/")]
+    wheel.extractall(sys.argv[2], members)
+PY
+  [ -f "$target/MANIFEST.json" ] || die "containers.podman is missing from the ansible wheel"
+}
+
 bootstrap() {
   ensure_venv
   install_collection

@@ -147,7 +147,17 @@ def group_by_binary(root, candidates):
     """
     groups = {}
     order = []
+    seen = set()
     for path in candidates:
+        # /bin/krun and /usr/bin/krun are one entry point on a merged-/usr system: resolve the
+        # directory, keep the name (crun picks its handler by the name).
+        directory = resolve(root, posixpath.dirname(path))
+        if directory is None:
+            continue
+        path = posixpath.join(directory, posixpath.basename(path))
+        if path in seen:
+            continue
+        seen.add(path)
         real = resolve(root, path)
         if real is None or not _is_executable_file(root, real):
             continue

@@ -212,3 +212,13 @@ def test_parse_version_output_reads_version_and_commit(fixture, version, commit_
 def test_json_c_feature_of_crun_1_28_is_parsed():
     with open(os.path.join(FIXTURES, "debian-sid-crun-1.28.txt")) as handle:
         assert _crun.parse_version_output(handle.read())["features"][-1] == "+JSON_C"
+
+
+def test_merged_usr_directory_symlinks_do_not_duplicate_entry_points(tmp_path):
+    """Debian 13 and Fedora: /bin is a symlink to usr/bin, so /bin/krun is /usr/bin/krun."""
+    stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/usr/bin/krun", "crun")
+    link(tmp_path, "/bin", "usr/bin")
+    link(tmp_path, "/sbin", "usr/sbin")
+    runtimes = info(tmp_path, search_path=["/bin", "/usr/bin"])["runtimes"]
+    assert [(r["path"], r["krun_entrypoints"]) for r in runtimes] == [("/usr/bin/crun", ["/usr/bin/krun"])]

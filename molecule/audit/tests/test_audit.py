@@ -1,0 +1,54 @@
+"""What the audit playbook left on each instance and on the controller."""
+
+import csv
+import json
+import os
+
+
+# instance -> (status, crun version, crun package version, krun entry points)
+EXPECTED = {
+    "fleetfix-audit-bookworm": ("not_applicable", "1.8.1", "1.8.1-1+deb12u1", []),
+    "fleetfix-audit-trixie": ("fixed", "1.21", "1.21-1", []),
+    "fleetfix-audit-standin": ("affected", "1.20", "1.20-1+fleetfix.standin", ["/usr/bin/krun"]),
+}
+REPORTS = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports")
+
+
+def facts(host):
+    return json.loads(host.file("/etc/ansible/facts.d/fleetfix_crun.fact").content_string)
+
+
+def test_facts_file_is_root_owned_and_readable(host):
+    fact = host.file("/etc/ansible/facts.d/fleetfix_crun.fact")
+    assert (fact.user, fact.mode) == ("root", 0o644)
+
+
+def test_verdict_matches_the_real_crun(host):
+    status, version, package_version, entrypoints = EXPECTED[host.backend.name]
+    report = facts(host)
+    runtime = report["runtimes"][0]
+    assert report["status"] == status
+    assert (runtime["path"], runtime["version"]) == ("/usr/bin/crun", version)
+    assert runtime["package"]["manager"] == "dpkg" and runtime["package"]["version"] == package_version
+    assert runtime["krun_entrypoints"] == entrypoints
+
+
+def test_crun_version_is_what_the_binary_prints(host):
+    printed = host.check_output("crun --version").splitlines()[0]
+    assert printed == "crun version %s" % facts(host)["runtimes"][0]["version"]
+
+
+def test_libkrun_feature_decides_applicability(host):
+    features = facts(host)["runtimes"][0]["features"]
+    assert ("+LIBKRUN" in features) == (host.backend.name == "fleetfix-audit-standin")
+
+
+def test_controller_report_agrees_with_the_facts_files(host):
+    with open(os.path.join(REPORTS, "fleet.json")) as handle:
+        fleet = json.load(handle)
+    row = next(r for r in fleet["hosts"] if r["host"] == host.backend.name)
+    assert row["status"] == facts(host)["status"]
+    assert fleet["counts"]["affected"] == 1 and fleet["affected_hosts"] == ["fleetfix-audit-standin"]
+    with open(os.path.join(REPORTS, "hosts.csv")) as handle:
+        rows = {r["host"]: r for r in csv.DictReader(handle)}
+    assert rows[host.backend.name]["status"] == EXPECTED[host.backend.name][0]

@@ -1,0 +1,76 @@
+"""State after remediate (and, in the second verify, after rollback) on each kind of host."""
+
+import json
+import os
+
+STALE = "/var/lib/containers/storage/overlay/" + "5ca1ab1e" * 8 + "/diff/.krun_config.json"
+EVIL = "/var/lib/containers/storage/overlay/" + "bad0" * 16 + "/diff/.krun_config.json"
+HOOK_JSON = "/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"
+HOOK_PROGRAM = "/usr/local/libexec/fleetfix-krun-hook"
+REPORTS = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports")
+
+# instance -> (status after remediate, crun --version line or None, hook installed, status after rollback)
+EXPECTED = {
+    "fleetfix-rem-standin": ("fixed", "crun version 1.21", True, "fixed"),
+    "fleetfix-rem-norepo": ("mitigated", "crun version 1.20", True, "affected"),
+    "fleetfix-rem-trixie": ("fixed", "crun version 1.21", True, "fixed"),
+    "fleetfix-rem-nocrun": ("not_applicable", None, False, "not_applicable"),
+}
+
+
+def rolled_back(host):
+    return host.file("/var/tmp/fleetfix-phase").exists
+
+
+def test_host_status_is_as_expected(host):
+    remediated, _version, _hook, after_rollback = EXPECTED[host.backend.name]
+    report = json.loads(host.file("/etc/ansible/facts.d/fleetfix_crun.fact").content_string)
+    assert report["status"] == (after_rollback if rolled_back(host) else remediated)
+    if not rolled_back(host):
+        assert report["affected"] is False
+
+
+def test_crun_version(host):
+    version = EXPECTED[host.backend.name][1]
+    if version is None:
+        assert not host.exists("crun")
+    else:
+        assert host.check_output("crun --version").splitlines()[0] == version
+
+
+def test_stale_file_was_fixed_in_place(host):
+    stale = host.file(STALE)
+    if host.backend.name == "fleetfix-rem-nocrun":
+        assert not stale.exists
+    else:
+        assert (stale.mode, stale.user, stale.is_file) == (0o444, "root", True)
+        assert json.loads(stale.content_string)["process"]["user"]["uid"] == 1234
+
+
+def test_symlink_was_never_followed(host):
+    if host.backend.name == "fleetfix-rem-nocrun":
+        assert not host.file(EVIL).exists
+        return
+    assert host.file(EVIL).is_symlink
+    sentinel = host.file("/var/tmp/fleetfix-sentinel")
+    assert (sentinel.mode, sentinel.content_string) == (0o600, "sentinel")
+
+
+def test_hook_is_installed_where_needed_and_gone_after_rollback(host):
+    expected = EXPECTED[host.backend.name][2] and not rolled_back(host)
+    assert host.file(HOOK_JSON).exists == expected
+    assert host.file(HOOK_PROGRAM).exists == expected
+    if expected:
+        document = json.loads(host.file(HOOK_JSON).content_string)
+        assert document["stages"] == ["createRuntime"]
+        assert document["hook"]["args"] == ["python3", "-I", "-S", HOOK_PROGRAM]
+        assert host.file(HOOK_PROGRAM).mode == 0o755
+
+
+def test_fleet_report_lists_every_host(host):
+    with open(os.path.join(REPORTS, "fleet.json")) as handle:
+        fleet = json.load(handle)
+    assert fleet["hosts_total"] == 4
+    row = next(r for r in fleet["hosts"] if r["host"] == host.backend.name)
+    remediated, _version, _hook, after_rollback = EXPECTED[host.backend.name]
+    assert row["status"] == (after_rollback if rolled_back(host) else remediated)
