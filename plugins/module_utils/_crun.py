@@ -273,8 +273,44 @@ def package_owner(root, paths, managers, timeout, runner):
     return None
 
 
+def _dpkg_owner_from_files(root, path):
+    """Owner of path from the crun-named packages' file lists and the status file; None if unsure.
+
+    ``dpkg-query -S`` reads every package's file list (about 0.1 s): at fleet scale that is most of
+    an audit's cost on the host, so the packages that ship crun are looked at directly first.
+    """
+    info = conf.rooted(root, "/var/lib/dpkg/info")
+    for list_file in sorted(glob.glob(os.path.join(info, "*crun*.list")) + glob.glob(os.path.join(info, "*krun*.list"))):
+        try:
+            with open(list_file, "rb") as handle:
+                owned = path.encode() in handle.read().split(b"\n")
+        except (IOError, OSError):
+            continue
+        if owned:
+            name = os.path.basename(list_file)[:-len(".list")].split(":")[0]
+            version = _dpkg_installed_version(root, name)
+            return (name, version) if version else None
+    return None
+
+
+def _dpkg_installed_version(root, name):
+    try:
+        with open(conf.rooted(root, "/var/lib/dpkg/status"), "rb") as handle:
+            stanzas = handle.read().decode("utf-8", "replace").split("\n\n")
+    except (IOError, OSError):
+        return None
+    for stanza in stanzas:
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if fields.get("Package") == name and fields.get("Status", "").endswith(" installed"):
+            return fields.get("Version")
+    return None
+
+
 def _owner(manager, tool, root, path, timeout, runner):
     if manager == "dpkg":
+        fast = _dpkg_owner_from_files(root, path)
+        if fast:
+            return fast
         admindir = conf.rooted(root, "/var/lib/dpkg")
         rc, out, _err = runner([tool, "--admindir", admindir, "-S", path], timeout)
         if rc != 0:

@@ -163,13 +163,24 @@ def dropin_text(dirs):
     return "%s\n[engine]\nhooks_dir = [%s]\n" % (DROPIN_MARKER, ", ".join(json.dumps(d) for d in dirs))
 
 
-def install(dirs, name, document, dropin=None, dropin_dirs=None, check_mode=False):
-    """Place the hook JSON in every directory, then (if asked) the containers.conf drop-in.
+def install(dirs, name, document, dropin=None, dropin_dirs=None, check_mode=False, program=None):
+    """Place the program (``(path, content)``, if given), then the hook JSON in every directory,
+    then (if asked) the containers.conf drop-in: a reader never finds a hook whose program is missing.
 
     Returns (changes, diffs): changes lists each path that changed.
     """
     text = files.json_text(document)
     changes, before, after = [], [], []
+    if program:
+        path, content = program
+        changed, old, new = files.write_atomically(path, content, check_mode, mode=0o755)
+        if changed:
+            changes.append(path)
+            before.append("# %s\n%s" % (path, old))
+            after.append("# %s\n%s" % (path, new))
+        elif not check_mode and os.stat(path).st_mode & 0o7777 != 0o755:
+            os.chmod(path, 0o755)
+            changes.append(path)
     for directory in dirs:
         path = os.path.join(directory, name)
         changed, old, new = files.write_atomically(path, text, check_mode)
@@ -186,8 +197,8 @@ def install(dirs, name, document, dropin=None, dropin_dirs=None, check_mode=Fals
     return changes, {"before": "".join(before), "after": "".join(after)}
 
 
-def uninstall(dirs, name, dropin=None, check_mode=False):
-    """Remove the drop-in (if it is ours) first, then the hook JSON from every directory."""
+def uninstall(dirs, name, dropin=None, check_mode=False, program=None):
+    """Remove the drop-in (if it is ours), then the hook JSON from every directory, then the program."""
     changes, before = [], []
     if dropin and files.read_text(dropin).startswith(DROPIN_MARKER):
         changed, old = files.remove(dropin, check_mode)
@@ -200,4 +211,9 @@ def uninstall(dirs, name, dropin=None, check_mode=False):
         if changed:
             changes.append(path)
             before.append("# %s\n%s" % (path, old))
+    if program:
+        changed, _old = files.remove(program, check_mode)
+        if changed:
+            changes.append(program)
+            before.append("# %s (hook program)\n" % program)
     return changes, {"before": "".join(before), "after": ""}

@@ -22,8 +22,8 @@ description:
   - podman re-reads hook files at every container start and one invalid file makes every start fail. So the
     hook JSON is checked with podman's rules before it is placed, the existing hook files of each target
     directory are checked first (any invalid one fails the task and nothing is changed), and each file is
-    replaced atomically. The hook program itself must already be in place (the role copies it first).
-  - O(state=absent) removes the drop-in (only if this module wrote it) and then the hook JSON.
+    replaced atomically, the program (O(program_content)) before the hook JSON that names it.
+  - O(state=absent) removes the drop-in (only if this module wrote it), then the hook JSON, then O(program).
 author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
@@ -41,7 +41,14 @@ options:
   program:
     description: Where the hook program is installed on the host.
     type: path
-    default: /usr/local/libexec/fleetfix/fleetfix-krun-hook
+    default: /usr/local/libexec/fleetfix-krun-hook
+  program_content:
+    description:
+      - The hook program itself. When given, it is written to O(program) (mode C(0755)) before any hook JSON,
+        The C(fleetfix.crun.hook) role passes C(roles/hook/files/fleetfix-krun-hook) here, so the whole
+        installation is one module run.
+      - When not given, O(program) must already be installed.
+    type: str
   python:
     description: The Python interpreter that runs the hook program (standard library only).
     type: path
@@ -72,7 +79,8 @@ seealso:
 EXAMPLES = r"""
 - name: Install the hook where podman and CRI-O read hooks
   fleetfix.crun.oci_hook:
-    program: /usr/local/libexec/fleetfix/fleetfix-krun-hook
+    program: /usr/local/libexec/fleetfix-krun-hook
+    program_content: "{{ lookup('ansible.builtin.file', 'fleetfix-krun-hook', rstrip=false) }}"
 
 - name: Also make podman read /etc/containers/oci/hooks.d and put the hook there
   fleetfix.crun.oci_hook:
@@ -105,7 +113,7 @@ document:
     version: 1.0.0
     hook:
       path: /usr/bin/python3
-      args: ["python3", "-I", "-S", "/usr/local/libexec/fleetfix/fleetfix-krun-hook"]
+      args: ["python3", "-I", "-S", "/usr/local/libexec/fleetfix-krun-hook"]
       timeout: 10
     when: {"always": true}
     stages: ["createRuntime"]
@@ -143,7 +151,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            program=dict(type="path", default="/usr/local/libexec/fleetfix/fleetfix-krun-hook"),
+            program=dict(type="path", default="/usr/local/libexec/fleetfix-krun-hook"),
+            program_content=dict(type="str", no_log=False),
             python=dict(type="path", default="/usr/bin/python3"),
             name=dict(type="str", default="50-fleetfix-krun.json"),
             hooks_dirs=dict(type="list", elements="path", default=[]),
@@ -167,10 +176,11 @@ def main():
 
     try:
         if params["state"] == "absent":
-            changes, diff = hooks.uninstall(targets, params["name"], params["dropin"], module.check_mode)
+            changes, diff = hooks.uninstall(targets, params["name"], params["dropin"], module.check_mode,
+                                            params["program"])
         else:
             bad = hooks.problems(document)
-            if not module.check_mode and not os.path.isfile(params["program"]):
+            if params["program_content"] is None and not module.check_mode and not os.path.isfile(params["program"]):
                 bad.append("the hook program %s is not installed" % params["program"])
             if bad:
                 module.fail_json(msg="refusing to install an invalid hook: %s" % "; ".join(bad), **result)
@@ -182,9 +192,10 @@ def main():
                                      "are invalid; fix or remove them first: %s"
                                      % "; ".join("%s (%s)" % (i["path"], i["problem"]) for i in invalid), **result)
             dropin_dirs = _unique([d["path"] for d in discovered] + [params["add_hooks_dir"]])
+            program = None if params["program_content"] is None else (params["program"], params["program_content"])
             changes, diff = hooks.install(targets, params["name"], document,
                                           params["dropin"] if params["add_hooks_dir"] else None, dropin_dirs,
-                                          module.check_mode)
+                                          module.check_mode, program)
     except (IOError, OSError) as exc:
         module.fail_json(msg="could not update the hook files: %s" % to_native(exc), **result)
 

@@ -107,7 +107,8 @@ def test_check_mode_on_a_fresh_host_predicts_and_installs_nothing(playbook, imag
     hooks_dir, extra = hook_vars
     run = playbook("hook_role.yml", "--check", *extra)
     assert run.rc == 0, run.failure_messages()
-    assert run.stats["changed"] >= 2
+    predicted = run.results("hook program and its hook JSON")[0]["changed_paths"]
+    assert predicted == [str(tmp_path / "libexec/fleetfix-krun-hook"), str(hooks_dir / "50-fleetfix-krun.json")]
     assert not hooks_dir.exists() and not (tmp_path / "libexec").exists()
 
 

@@ -183,7 +183,7 @@ def test_dpkg_owner_and_version_are_read_with_the_roots_admindir(tmp_path):
 
 def test_dpkg_multiarch_owner_name_loses_its_arch(tmp_path):
     runner = CannedRunner({"-S": (0, "crun:amd64: /usr/bin/crun\n", ""), "-W": (0, "1.21-1", "")})
-    owner = _crun.package_owner("/", ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    owner = _crun.package_owner(str(tmp_path), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
     assert owner["name"] == "crun" and owner["upstream_version"] == "1.21"
 
 
@@ -222,3 +222,31 @@ def test_merged_usr_directory_symlinks_do_not_duplicate_entry_points(tmp_path):
     link(tmp_path, "/sbin", "usr/sbin")
     runtimes = info(tmp_path, search_path=["/bin", "/usr/bin"])["runtimes"]
     assert [(r["path"], r["krun_entrypoints"]) for r in runtimes] == [("/usr/bin/crun", ["/usr/bin/krun"])]
+
+
+def dpkg_db(root, packages):
+    """A dpkg database under root: {name: (version, [paths], status)}."""
+    stanzas = []
+    for name, (version, paths, status) in packages.items():
+        write(os.path.join(str(root), "var/lib/dpkg/info/%s.list" % name), "".join(p + "\n" for p in ["/."] + paths))
+        stanzas.append("Package: %s\nStatus: %s\nVersion: %s\nDescription: x\n multi-line\n" % (name, status, version))
+    write(os.path.join(str(root), "var/lib/dpkg/status"), "\n".join(stanzas))
+
+
+def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp_path):
+    dpkg_db(tmp_path, {"crun:amd64": ("1.20-1", ["/usr/bin", "/usr/bin/crun"], "install ok installed"),
+                       "crun-krun": ("1.20-1", ["/usr/bin/krun"], "install ok installed")})
+    write(os.path.join(str(tmp_path), "var/lib/dpkg/status"),
+          "Package: crun\nStatus: install ok installed\nVersion: 1.20-1\n\n"
+          "Package: crun-krun\nStatus: deinstall ok config-files\nVersion: 1.19-1\n")
+    runner = CannedRunner({})
+    owner = _crun.package_owner(str(tmp_path), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    assert owner["name"] == "crun" and owner["version"] == "1.20-1"
+    assert runner.calls == []
+
+
+def test_dpkg_owner_falls_back_to_dpkg_query_for_other_packages(tmp_path):
+    dpkg_db(tmp_path, {"crun": ("1.20-1", ["/usr/bin/crun"], "install ok installed")})
+    runner = CannedRunner({"-S": (0, "vendor-runtime: /opt/vendor/crun\n", ""), "-W": (0, "2.0", "")})
+    owner = _crun.package_owner(str(tmp_path), ["/opt/vendor/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    assert owner["name"] == "vendor-runtime" and len(runner.calls) == 2

@@ -103,3 +103,15 @@ def test_containers_conf_environment_variable_is_the_only_file_read(tmp_path, mo
     private.write_text('[engine]\nhooks_dir = ["%s"]\n' % (tmp_path / "hooks.d"))
     monkeypatch.setenv("CONTAINERS_CONF", str(private))
     assert paths("/") == [str(tmp_path / "hooks.d")]
+
+
+def test_program_is_written_before_the_json_and_removed_after_it(tmp_path):
+    program = str(tmp_path / "libexec/fleetfix-krun-hook")
+    document = hooks.hook_document(PYTHON, program)
+    changes, _diff = hooks.install([str(tmp_path / "hooks.d")], "h.json", document, program=(program, "# hook\n"))
+    assert changes == [program, str(tmp_path / "hooks.d/h.json")]
+    assert oct(os.stat(program).st_mode & 0o777) == "0o755"
+    assert hooks.install([str(tmp_path / "hooks.d")], "h.json", document, program=(program, "# hook\n"))[0] == []
+    changes, _diff = hooks.uninstall([str(tmp_path / "hooks.d")], "h.json", program=program)
+    assert changes == [str(tmp_path / "hooks.d/h.json"), program]
+    assert not os.path.exists(program)
