@@ -119,8 +119,9 @@ class PrivatePodman:
     Containers, images and hooks of the machine are never touched: everything lives under base.
     """
 
-    def __init__(self, base, podman="podman"):
+    def __init__(self, base, podman="podman", graphroot=None):
         self.podman = podman
+        self.graphroot = graphroot or os.path.join(base, "storage")
         self.base = base
         self.runroot = tempfile.mkdtemp(prefix="fleetfix-run-", dir="/tmp")  # podman: at most 50 characters
         self.hooks_dir = os.path.join(base, "hooks.d")
@@ -131,7 +132,7 @@ class PrivatePodman:
                          '[engine]\nhooks_dir = ["%s"]\n' % self.hooks_dir)
         with open(self.env["CONTAINERS_STORAGE_CONF"], "w") as handle:
             handle.write('[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n'
-                         % (os.path.join(base, "storage"), self.runroot))
+                         % (self.graphroot, self.runroot))
 
     def __call__(self, *args, stdin=None, check=True):
         proc = subprocess.run([self.podman] + list(args), input=stdin, capture_output=True, check=False,
@@ -140,9 +141,9 @@ class PrivatePodman:
             raise AssertionError("podman %s: %s" % (" ".join(args), proc.stderr.decode()))
         return proc.stdout.decode().strip()
 
-    def plant(self, name, uid=1234, symlink_to=None):
+    def plant(self, name, uid=1234, symlink_to=None, image="localhost/fleetfix-test-busybox"):
         """Create a container and put into its rootfs what an affected crun (or an attacker) would."""
-        cid = self("create", "--name", name, "--user", str(uid), "localhost/fleetfix-test-busybox", "sleep", "600")
+        cid = self("create", "--name", name, "--user", str(uid), image, "sleep", "600")
         merged = self("mount", cid)
         path = os.path.join(merged, ".krun_config.json")
         if symlink_to:
