@@ -43,7 +43,7 @@ def test_our_own_drop_in_can_be_left_out_of_discovery(tmp_path):
 
 
 def test_our_hook_document_is_valid():
-    document = hooks.hook_document(PYTHON, "/usr/local/libexec/fleetfix/fleetfix-krun-hook")
+    document = hooks.hook_document(PYTHON, "/usr/local/libexec/fleetfix-krun-hook")
     assert hooks.problems(document) == []
     assert document["stages"] == ["createRuntime"] and document["when"] == {"always": True}
 
