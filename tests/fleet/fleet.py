@@ -173,23 +173,25 @@ def expected_status(kind, stale):
 # ---------------------------------------------------------------- hosts
 
 INIT = """#!/bin/sh
-# Runs as PID 1 of host {name}'s mount namespace, then becomes its sshd.
+# Runs as PID 1 of host {name}'s mount namespace, then becomes its sshd. The fleet directory is
+# bound to /run/fleet first, so it stays reachable wherever it lives once /tmp, /var... are covered.
 set -e
 umount -l /run/netns 2>/dev/null || true
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/fleet /run/sshd && touch /run/utmp
+mount --bind {fleet} /run/fleet
 for d in {overlaid}; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir={dir}/upper/$d,workdir={dir}/work/$d /$d
 done
 mount --bind {dir}/root /root
-mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-mkdir -p /run/sshd && touch /run/utmp
 hostname {name}
-exec /usr/sbin/sshd -D -e -f {dir}/sshd_config
+exec /usr/sbin/sshd -D -e -f /run/fleet/hosts/{name}/sshd_config
 """
 
 SSHD_CONFIG = """ListenAddress {ip}
-HostKey {fleet}/keys/host_ed25519
-AuthorizedKeysFile {fleet}/keys/authorized_keys
+HostKey /run/fleet/keys/host_ed25519
+AuthorizedKeysFile /run/fleet/keys/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -235,8 +237,8 @@ def start_host(index, state):
         os.makedirs(os.path.join(directory, "work", sub), exist_ok=True)
     os.makedirs(os.path.join(directory, "root"), mode=0o700, exist_ok=True)
     write(os.path.join(directory, "init.sh"),
-          INIT.format(name=name, dir=directory, overlaid=" ".join(OVERLAID)), 0o755)
-    write(os.path.join(directory, "sshd_config"), SSHD_CONFIG.format(ip=ip, fleet=FLEET))
+          INIT.format(name=name, dir=directory, fleet=os.path.realpath(FLEET), overlaid=" ".join(OVERLAID)), 0o755)
+    write(os.path.join(directory, "sshd_config"), SSHD_CONFIG.format(ip=ip))
     veth = "fxv%d" % index
     run("ip", "netns", "add", name)
     state["netns"].append(name)
@@ -286,10 +288,9 @@ def up(count, seed):
         raise SystemExit("fleet: needs root (network and mount namespaces)")
     if not 1 <= count <= MAX_HOSTS:
         raise SystemExit("fleet: between 1 and %d hosts" % MAX_HOSTS)
-    hidden = [d for d in OVERLAID + ("tmp", "run", "root") if (os.path.realpath(FLEET) + "/").startswith("/%s/" % d)]
-    if hidden:
-        raise SystemExit("fleet: the fleet directory %s is under /%s, which every host mounts over; "
-                         "set FLEETFIX_FLEET_DIR elsewhere" % (FLEET, hidden[0]))
+    if (os.path.realpath(FLEET) + "/").startswith("/run/"):
+        raise SystemExit("fleet: the fleet directory %s is under /run, which every host mounts over first; "
+                         "set FLEETFIX_FLEET_DIR elsewhere" % FLEET)
     if load_state():
         down()
     ensure_tools()

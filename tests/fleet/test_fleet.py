@@ -30,7 +30,6 @@ SIZE = int(os.environ.get("FLEETFIX_FLEET_SIZE", "20"))
 def fleet():
     if os.geteuid() != 0:
         pytest.fail("the fleet simulator needs root (network and mount namespaces)")
-    # not under /tmp: every simulated host mounts its own /tmp (and /var, /etc ...) over it
     base = pathlib.Path(os.path.join(REPO, ".cache", "fleet-tests"))
     shutil.rmtree(str(base), ignore_errors=True)
     env = dict(os.environ, FLEETFIX_FLEET_DIR=str(base / "fleet"))

@@ -1,0 +1,73 @@
+"""The collection as users get it: a built tarball, installed into a clean collections path."""
+
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_run import ansible_playbook
+from support import StorageTree, link, stand_in_crun
+
+MODULES = ("crun_info", "krun_config", "host_audit", "crun_upgrade", "oci_hook", "canary")
+FILTERS = ("fleet_summary", "fleet_csv", "remediation_plan")
+
+
+def installed_source():
+    for path in os.environ["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep):
+        candidate = os.path.join(path, "ansible_collections", "fleetfix", "crun")
+        if os.path.isdir(candidate):
+            return candidate
+    raise AssertionError("the collection is not installed: use scripts/test")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """Build the tarball from the working tree's files and install it into an empty collections path."""
+    base = tmp_path_factory.mktemp("packaging")
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(base), installed_source()],
+                   check=True, capture_output=True, text=True)
+    tarball = base / "fleetfix-crun-0.1.0.tar.gz"
+    clean = base / "collections"
+    # only the clean path, or ansible-galaxy finds the working tree's copy "already installed"
+    subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "-p", str(clean), str(tarball)],
+                   check=True, capture_output=True, text=True, env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(clean)))
+    assert os.path.isfile(str(clean / "ansible_collections/fleetfix/crun/MANIFEST.json"))
+    return {"tarball": tarball, "path": clean}
+
+
+def test_the_tarball_leaves_out_development_files(installed):
+    with tarfile.open(str(installed["tarball"])) as tar:
+        names = tar.getnames()
+    assert "plugins/modules/host_audit.py" in names and "roles/hook/files/fleetfix-krun-hook" in names
+    assert not [n for n in names if n.split("/")[0] in (".cache", ".venv", ".ci", "scripts", "reports")]
+
+
+def test_the_audit_runs_from_the_installed_tarball(installed, tmp_path):
+    root = tmp_path / "host"
+    stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(root, "/usr/bin/krun", "crun")
+    StorageTree(root).add_krun_config("c1", 0o700, name="webapp")
+    run = ansible_playbook(["fleetfix.crun.audit", "-e", "audit_root=%s" % root, "-e", "audit_facts_file=",
+                            "-e", "report_dir=%s" % (tmp_path / "reports")],
+                           env={"ANSIBLE_COLLECTIONS_PATH": str(installed["path"])})
+    assert run.rc == 0, run.failure_messages()
+    fleet = json.loads((tmp_path / "reports" / "fleet.json").read_text())
+    assert fleet["affected_hosts"] == ["localhost"]
+    assert [c["container_name"] for c in fleet["affected_containers"]] == ["webapp"]
+
+
+def test_execution_environment_dependencies_are_introspected(installed):
+    out = subprocess.run(["ansible-builder", "introspect", str(installed["path"])], check=True,
+                         capture_output=True, text=True).stdout
+    assert "jmespath>=1.0.0  # from collection fleetfix.crun" in out
+    assert "openssh-client [platform:dpkg]  # from collection fleetfix.crun" in out
+
+
+@pytest.mark.parametrize("plugin_type, name", [("module", m) for m in MODULES] + [("filter", f) for f in FILTERS])
+def test_documentation_renders_without_warnings(installed, plugin_type, name):
+    result = subprocess.run(["ansible-doc", "-t", plugin_type, "fleetfix.crun.%s" % name], capture_output=True,
+                            text=True, check=False, env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed["path"])))
+    assert result.returncode == 0 and "[WARNING]" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    assert "fleetfix.crun.%s" % name in result.stdout and "EXAMPLES" in result.stdout
