@@ -323,26 +323,30 @@ def up(count, seed):
         raise
 
 
+def kill_namespace(name):
+    """Kill every process in a host's network namespace: its sshd and every session sshd forked
+    (those run in sessions of their own and would keep a ControlPersist connection alive)."""
+    pids = run("ip", "netns", "pids", name, check=False).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return [int(pid) for pid in pids]
+
+
 def kill_host(name):
-    """Stop one host's sshd (and everything in its session): it becomes unreachable."""
-    state = load_state()
-    pid = state["pids"][name]
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """The host goes away: it becomes unreachable, established connections included."""
+    kill_namespace(name)
 
 
 def down():
     state = load_state()
     if not state:
         return
-    pids = list(state.get("pids", {}).values())
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    pids = []
+    for name in state.get("netns", []):
+        pids.extend(kill_namespace(name))
     for pid in pids:  # reap: a namespace (and its veth) lives until its last process is gone
         try:
             os.waitpid(pid, 0)

@@ -40,6 +40,9 @@ def fleet():
            "state": str(base / "fleet" / "state.json")}
     subprocess.run([sys.executable, FLEET_SCRIPT, "down"], env=env, check=True)
     shutil.rmtree(str(base), ignore_errors=True)
+    leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert not [line for line in leftovers.splitlines() if line.startswith("fxh")], leftovers
+    assert not [link for link in os.listdir("/sys/class/net") if link.startswith(("fxv", "fxbr"))]
 
 
 def run(fleet, playbook, *args, inventories=()):
