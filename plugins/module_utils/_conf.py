@@ -183,6 +183,8 @@ def layered(root, main_files, dropin_dirs):
 
 CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
 CONTAINERS_CONF_DROPINS = ("/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d")
+CRIO_CONF = ("/etc/crio/crio.conf",)
+CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 
 
 def containers_conf_sources(root):

@@ -25,8 +25,6 @@ STANDARD_DIRS = (
 RUNTIME_NAMES = ("crun", "krun", "crun-krun")
 # crun picks its krun handler from the name it was started under (fill_handler_from_argv0).
 KRUN_NAMES = ("krun", "crun-krun")
-CRIO_CONF = ("/etc/crio/crio.conf",)
-CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 # crun dlopens libkrun by soname; these are the variants it knows.
 LIBKRUN_SONAMES = ("libkrun.so.1", "libkrun-sev.so.1", "libkrun-tdx.so.1")
 DEFAULT_LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib64", "/usr/local/lib")
@@ -102,7 +100,7 @@ def configured_runtime_paths(root):
         for name, candidates in tables.get(("engine", "runtimes"), {}).items():
             if _is_crun_name(name) and isinstance(candidates, list):
                 paths.extend(c for c in candidates if isinstance(c, str))
-    loaded, errs = conf.layered(root, CRIO_CONF, CRIO_CONF_DROPINS)
+    loaded, errs = conf.layered(root, conf.CRIO_CONF, conf.CRIO_CONF_DROPINS)
     errors.extend(errs)
     for _path, tables in loaded:
         for table, values in tables.items():

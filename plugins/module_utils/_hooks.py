@@ -23,8 +23,6 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _files as fil
 
 # What Debian's and upstream podman read when containers.conf sets no hooks_dir (and CRI-O too).
 DEFAULT_HOOKS_DIRS = ("/usr/share/containers/oci/hooks.d",)
-CRIO_CONF = ("/etc/crio/crio.conf",)
-CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 KNOWN_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 STAGE = "createRuntime"
 PROGRAM_NAME = "fleetfix-krun-hook"
@@ -54,7 +52,7 @@ def hooks_dirs(root="/", skip_dropin=None):
     errors.extend(errs)
     for path in podman or DEFAULT_HOOKS_DIRS:
         dirs.append({"path": path, "source": source or "podman default"})
-    crio, source, errs = _configured(root, CRIO_CONF, CRIO_CONF_DROPINS, ("crio", "runtime"))
+    crio, source, errs = _configured(root, conf.CRIO_CONF, conf.CRIO_CONF_DROPINS, ("crio", "runtime"))
     errors.extend(errs)
     for path in crio or []:
         dirs.append({"path": path, "source": source})

@@ -26,8 +26,6 @@ DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
 ROOTLESS_GRAPHROOT = ".local/share/containers/storage"
 STORAGE_CONF = ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")
 STORAGE_CONF_DROPINS = ("/usr/share/containers/storage.conf.d", "/etc/containers/storage.conf.d")
-CRIO_CONF = ("/etc/crio/crio.conf",)
-CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 # driver -> (directory of layers under the graphroot, path of a layer's rootfs inside its directory)
 LAYER_LAYOUTS = (("overlay", "overlay", "diff"), ("vfs", "vfs/dir", ""))
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -102,7 +100,7 @@ def storage_roots(root, extra_roots=()):
     errors.extend(errs)
     graphroot = _text(storage_conf, "graphroot")
     add(graphroot or DEFAULT_GRAPHROOT, "root", "storage.conf" if graphroot else "default")
-    crio_conf, errs = _merged_table(root, ("crio",), CRIO_CONF, CRIO_CONF_DROPINS)
+    crio_conf, errs = _merged_table(root, ("crio",), conf.CRIO_CONF, conf.CRIO_CONF_DROPINS)
     errors.extend(errs)
     add(_text(crio_conf, "root"), "root", "crio.conf")
     for user, uid, home in _users(root):
