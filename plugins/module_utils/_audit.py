@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
+from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
 
 REPORT_VERSION = 1
@@ -39,15 +40,17 @@ def summary_line(status, merged, counts):
     return " | ".join(parts)
 
 
-def host_report(crun, scan, hook_files=()):
-    """The host verdict; ``hook_files`` are installed fleetfix hooks, which mitigate crun-1685 only."""
+def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
+    """The host verdict; ``hook_files`` are installed fleetfix hooks (from hooks.installed_hooks),
+    which mitigate crun-1685 only; ``upgrade`` is what the package manager offers, if it was asked."""
+    hook_paths = [h["path"] for h in hook_files]
     verdict_lists = [r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"])]
-    if hook_files:
+    if hook_paths:
         for verdicts in verdict_lists:
-            advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_files)
+            advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_paths)
     merged = advisories.merge(verdict_lists)
     status = advisories.worst_status(merged)
-    return {
+    report = {
         "report_version": REPORT_VERSION,
         "status": status,
         "affected": status == advisories.AFFECTED,
@@ -55,15 +58,24 @@ def host_report(crun, scan, hook_files=()):
         "summary": summary_line(status, merged, scan["counts"]),
         "runtimes": crun["runtimes"],
         "libkrun": crun["libkrun"],
-        "hooks": list(hook_files),
+        "hooks": hook_paths,
+        "hook_files": list(hook_files),
+        "hooks_dirs": [d["path"] for d in hooks_dirs],
         "files": [f for f in scan["files"] if f["status"] != storage.OK],
         "counts": scan["counts"],
         "storage_roots": scan["storage_roots"],
         "errors": [{"path": None, "error": e} for e in crun["errors"]] + scan["errors"],
     }
+    if upgrade is not None:
+        report["upgrade"] = upgrade
+    return report
 
 
-def audit(root="/", paths=(), timeout=5, extra_roots=(), runner=_crun.run_command):
+def audit(root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False, runner=_crun.run_command):
+    """Audit the host; ``check_upgrade`` also asks its package manager (from its cache, never
+    refreshing it) whether a fixed crun is offered, so a remediation can skip that round trip."""
     crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
     scan = storage.scan(root=root, extra_roots=extra_roots)
-    return host_report(crun, scan, hooks.installed_hooks(root))
+    dirs = hooks.hooks_dirs(root)[0]
+    upgrade = packages.offered(crun["runtimes"], timeout, runner) if check_upgrade and root == "/" else None
+    return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -115,28 +116,59 @@ def problems(document, check_paths=True):
     return found
 
 
-def installed_hooks(root="/"):
+def installed_hooks(root="/", dirs=None):
     """Hook JSON files, in directories podman or CRI-O read, that run our hook program at createRuntime.
 
     A file counts only when podman would accept it and the program and interpreter it names exist,
-    so a half-removed or broken installation is not mistaken for a mitigation.
+    so a half-removed or broken installation is not mistaken for a mitigation. Each is reported with
+    the checksums that tell whether it is exactly what the hook role would write.
     """
     found = []
-    for entry in hooks_dirs(root)[0]:
+    for entry in hooks_dirs(root)[0] if dirs is None else dirs:
         for path in sorted(glob.glob(os.path.join(conf.rooted(root, entry["path"]), "*.json"))):
             try:
                 with open(path, "rb") as handle:
-                    document = json.loads(handle.read().decode("utf-8"))
+                    raw = handle.read()
+                document = json.loads(raw.decode("utf-8"))
                 args = document["hook"]["args"]
                 program = next(a for a in args if os.path.basename(a) == PROGRAM_NAME)
             except (IOError, OSError, ValueError, KeyError, TypeError, StopIteration):
                 continue
             if problems(document, check_paths=False) or STAGE not in document["stages"]:
                 continue
-            if all(os.access(conf.rooted(root, p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
-                   for p in (document["hook"]["path"], program)):
-                found.append(os.path.join(entry["path"], os.path.basename(path)))
+            if not all(os.access(conf.rooted(root, p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
+                       for p in (document["hook"]["path"], program)):
+                continue
+            try:
+                with open(conf.rooted(root, program), "rb") as handle:
+                    program_sha256 = hashlib.sha256(handle.read()).hexdigest()
+                program_mode = "%04o" % (os.stat(conf.rooted(root, program)).st_mode & 0o7777)
+            except (IOError, OSError):
+                continue
+            found.append({"path": os.path.join(entry["path"], os.path.basename(path)), "dir": entry["path"],
+                          "sha256": hashlib.sha256(raw).hexdigest(), "program": program,
+                          "program_sha256": program_sha256, "program_mode": program_mode})
     return found
+
+
+def in_place(report, program, program_content, python, name):
+    """Whether the audit ``report`` shows this exact hook (program bytes and mode, JSON text) in
+    every hooks directory the host reads, so installing it again would change nothing."""
+    dirs = report.get("hooks_dirs")
+    if not dirs:
+        return False
+    expected = {
+        "sha256": hashlib.sha256(files.json_text(hook_document(python, program)).encode("utf-8")).hexdigest(),
+        "program": program,
+        "program_sha256": hashlib.sha256(program_content.encode("utf-8")).hexdigest(),
+        "program_mode": "0755",
+    }
+    installed = dict((h["path"], h) for h in report.get("hook_files", []))
+    for directory in dirs:
+        found = installed.get(os.path.join(directory, name))
+        if found is None or any(found.get(key) != value for key, value in expected.items()):
+            return False
+    return True
 
 
 def invalid_hook_files(directory, ignore_name):

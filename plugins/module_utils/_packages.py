@@ -138,6 +138,28 @@ def needs_upgrade(runtimes):
     return needed
 
 
+def offered(runtimes, timeout=5, runner=_crun.run_command):
+    """What the package manager's cache offers for the crun packages that need an upgrade, read-only.
+
+    ``fixed_offered`` is the newest fixed version offered (None when none is); ``checked`` is False
+    when the package manager could not be asked, so callers must not rely on the answer.
+    """
+    needed = needs_upgrade(runtimes)
+    answer = {"checked": True, "needed": needed, "manager": None, "offered": [], "fixed_offered": None,
+              "error": None}
+    if not needed:
+        return answer
+    database = next((r["package"]["manager"] for r in runtimes if r.get("package")), None)
+    manager, tool = find_manager(database)
+    if manager is None:
+        return dict(answer, checked=False, error="no supported package manager (apt, dnf, yum, zypper) was found")
+    try:
+        versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner)
+    except PackageError as exc:
+        return dict(answer, checked=False, manager=manager, error=str(exc))
+    return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions))
+
+
 def upgrade(names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
             runner=_crun.run_command, crun_info=_crun.crun_info):
     """Bring crun to at least the fixed version with the host's package manager.

@@ -52,6 +52,14 @@ options:
         Empty to write nothing.
     type: str
     default: /etc/ansible/facts.d/fleetfix_crun.fact
+  check_upgrade:
+    description:
+      - Also ask the host's package manager, from its current cache (never refreshing it), whether it offers a
+        fixed crun for the crun packages below the fixed version; the answer is RV(upgrade).
+      - The remediate role sets this, so a host where nothing is offered needs no extra round trip for
+        the upgrade role. Ignored when O(root) is not C(/).
+    type: bool
+    default: false
 seealso:
   - module: fleetfix.crun.crun_info
   - module: fleetfix.crun.krun_config
@@ -160,6 +168,58 @@ counts:
   returned: always
   type: dict
   sample: {"total": 3, "ok": 1, "unreadable_by_user": 2, "suspicious": 0, "changed": 0}
+hooks:
+  description: The fleetfix hook JSON files that podman or CRI-O would run; any makes crun-1685 C(mitigated).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"]
+hook_files:
+  description:
+    - The hooks of RV(hooks) with checksums of the JSON and of the program it runs, and the program's mode,
+      which tell whether each is exactly what the hook role writes.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /usr/share/containers/oci/hooks.d/50-fleetfix-krun.json
+      dir: /usr/share/containers/oci/hooks.d
+      sha256: 4f7c0c6d0c1b7bd3a4e08f7f6b1c7a0d4b5b6e1c3a2f9d8e7c6b5a4f3e2d1c0b
+      program: /usr/local/libexec/fleetfix-krun-hook
+      program_sha256: 0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9c0b1a2f3e4d5c6b7a8f9e0d1c
+      program_mode: "0755"
+hooks_dirs:
+  description: Every hooks directory podman and CRI-O read on the host.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/share/containers/oci/hooks.d"]
+upgrade:
+  description: What the package manager's cache offers, with O(check_upgrade) only.
+  returned: when O(check_upgrade) is true and O(root) is C(/)
+  type: dict
+  contains:
+    checked:
+      description: Whether the package manager answered; when false, nothing is known about what it offers.
+      type: bool
+    needed:
+      description: The crun packages below the fixed version, with their installed version.
+      type: dict
+    manager:
+      description: The package manager asked.
+      type: str
+    offered:
+      description: Every version offered for the first of RV(upgrade.needed).
+      type: list
+      elements: str
+    fixed_offered:
+      description: The newest offered version at or above the fixed one, or null.
+      type: str
+    error:
+      description: Why the package manager could not be asked, or null.
+      type: str
+  sample: {"checked": true, "needed": {"crun": "1.20-1"}, "manager": "apt", "offered": ["1.20-1"],
+           "fixed_offered": null, "error": null}
 storage_roots:
   description: The graphroots scanned.
   returned: always
@@ -190,6 +250,7 @@ def main():
             timeout=dict(type="int", default=5),
             storage_roots=dict(type="list", elements="path", default=[]),
             facts_file=dict(type="str", default="/etc/ansible/facts.d/fleetfix_crun.fact"),
+            check_upgrade=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -197,12 +258,14 @@ def main():
     if bad:
         module.fail_json(msg=bad)
     report = audit(root=module.params["root"], paths=module.params["paths"], timeout=module.params["timeout"],
-                   extra_roots=module.params["storage_roots"])
+                   extra_roots=module.params["storage_roots"], check_upgrade=module.params["check_upgrade"])
     result = dict(report, changed=False, ansible_facts={"fleetfix_crun": report})
     facts_file = module.params["facts_file"]
     if facts_file:
         try:
-            changed, before, after = write_json_atomically(facts_file, report, module.check_mode)
+            # What the package cache offers is not part of the verdict; keeping it out keeps the file stable.
+            verdict = dict((key, value) for key, value in report.items() if key != "upgrade")
+            changed, before, after = write_json_atomically(facts_file, verdict, module.check_mode)
         except (IOError, OSError) as exc:
             module.fail_json(msg="could not write facts file %s: %s" % (facts_file, to_native(exc)), **result)
         result["changed"] = changed

@@ -10,8 +10,10 @@ import pytest
 from ansible_run import ansible_playbook
 from support import StorageTree, link, stand_in_crun
 
-MODULES = ("crun_info", "krun_config", "host_audit", "crun_upgrade", "oci_hook", "canary")
-FILTERS = ("fleet_summary", "fleet_csv", "remediation_plan")
+PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "plugins")
+MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(PLUGINS, "modules")) if name.endswith(".py"))
+# Each filter is documented in a .yml of its own name.
+FILTERS = sorted(name[:-4] for name in os.listdir(os.path.join(PLUGINS, "filter")) if name.endswith(".yml"))
 
 
 def installed_source():

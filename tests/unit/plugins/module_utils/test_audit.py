@@ -133,3 +133,41 @@ def test_a_broken_or_misplaced_hook_is_no_mitigation(tmp_path, kwargs):
     link(tmp_path, "/usr/bin/krun", "crun")
     install_hook(tmp_path, **kwargs)
     assert audit(tmp_path)["status"] == "affected"
+
+
+HOOK_PROGRAM = "/usr/local/libexec/fleetfix-krun-hook"
+HOOK_NAME = "50-fleetfix-krun.json"
+
+
+def install_hook_as_the_role_does(root, content="# hook\n", python="/usr/bin/python3"):
+    write(os.path.join(str(root), "usr/bin/python3"), "", 0o755)
+    _hooks.install([os.path.join(str(root), "usr/share/containers/oci/hooks.d")], HOOK_NAME,
+                   _hooks.hook_document(python, HOOK_PROGRAM),
+                   program=(os.path.join(str(root), HOOK_PROGRAM.lstrip("/")), content))
+
+
+def test_the_report_tells_the_hook_is_in_place_exactly(tmp_path):
+    install_hook_as_the_role_does(tmp_path)
+    report = audit(tmp_path)
+    assert report["hooks_dirs"] == ["/usr/share/containers/oci/hooks.d"]
+    assert report["hook_files"][0]["program_mode"] == "0755"
+    assert _hooks.in_place(report, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is True
+
+
+@pytest.mark.parametrize("change", ["content", "python", "mode", "another_dir", "name"])
+def test_any_difference_means_the_hook_is_not_in_place(tmp_path, change):
+    install_hook_as_the_role_does(tmp_path, python="/usr/bin/python3" if change != "python" else "/usr/bin/python3.11")
+    write(os.path.join(str(tmp_path), "usr/bin/python3.11"), "", 0o755)
+    if change == "mode":
+        os.chmod(os.path.join(str(tmp_path), HOOK_PROGRAM.lstrip("/")), 0o644)
+    if change == "another_dir":
+        write(os.path.join(str(tmp_path), "etc/containers/containers.conf"),
+              '[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"]\n')
+    report = audit(tmp_path)
+    content = "# hook, newer\n" if change == "content" else "# hook\n"
+    name = "60-other.json" if change == "name" else HOOK_NAME
+    assert _hooks.in_place(report, HOOK_PROGRAM, content, "/usr/bin/python3", name) is False
+
+
+def test_an_empty_report_never_says_in_place():
+    assert _hooks.in_place({}, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is False

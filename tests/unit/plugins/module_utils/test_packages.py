@@ -141,3 +141,28 @@ def test_upgrade_that_leaves_crun_affected_fails(monkeypatch):
 
 def test_packages_below_the_fixed_version_are_found_by_package_version_when_crun_hangs():
     assert packages.needs_upgrade([runtime(None, "1.20-2.fc41", manager="rpm")]) == {"crun": "1.20-2.fc41"}
+
+
+def test_offered_asks_nothing_when_every_crun_is_fixed():
+    runner = Runner()
+    answer = packages.offered([runtime("1.21", "1.21-1")], runner=runner)
+    assert (answer["checked"], answer["needed"], answer["fixed_offered"], runner.calls) == (True, {}, None, [])
+
+
+@pytest.mark.parametrize("madison, fixed_offered", [
+    (MADISON, "1.21-1"),
+    ("      crun | 1.20-1 | file:/r ./ Packages\n", None),
+])
+def test_offered_reads_the_cache_without_refreshing_it(monkeypatch, madison, fixed_offered):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, madison, ""))
+    answer = packages.offered([runtime("1.20", "1.20-1")], runner=runner)
+    assert (answer["checked"], answer["needed"], answer["fixed_offered"]) == (True, {"crun": "1.20-1"}, fixed_offered)
+    assert runner.calls == [["/usr/bin/apt-cache", "madison", "crun"]]
+
+
+def test_offered_is_unchecked_when_the_package_manager_fails(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    answer = packages.offered([runtime("1.20", "1.20-1")], runner=Runner((100, "", "E: broken cache")))
+    assert (answer["checked"], answer["fixed_offered"]) == (False, None)
+    assert "broken cache" in answer["error"]
