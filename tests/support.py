@@ -167,3 +167,47 @@ class PrivatePodman:
         self("rmi", "--all", "--force", check=False)
         subprocess.run(["umount", "-R", self.runroot], capture_output=True, check=False)
         shutil.rmtree(self.runroot, ignore_errors=True)
+
+
+def png_pixels(path):
+    """(width, height, {(r, g, b): count}) of an 8-bit RGB or RGBA PNG, with the standard library only."""
+    import struct
+    import zlib
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "%s is not a PNG" % path
+    offset, idat, header = 8, [], None
+    while offset < len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        chunk = data[offset + 8:offset + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat.append(chunk)
+        offset += 12 + length
+    width, height, depth, colour_type = header[:4]
+    assert depth == 8 and colour_type in (2, 6), "only 8-bit RGB(A) PNGs are decoded here"
+    step = 3 if colour_type == 2 else 4
+    raw, stride = zlib.decompress(b"".join(idat)), width * step
+    previous, counts, position = bytearray(stride), {}, 0
+    for _row in range(height):
+        kind, line = raw[position], bytearray(raw[position + 1:position + 1 + stride])
+        position += 1 + stride
+        for i in range(stride):
+            left = line[i - step] if i >= step else 0
+            up, corner = previous[i], previous[i - step] if i >= step else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                guess = left + up - corner
+                pa, pb, pc = abs(guess - left), abs(guess - up), abs(guess - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        for i in range(0, stride, step):
+            colour = tuple(line[i:i + 3])
+            counts[colour] = counts.get(colour, 0) + 1
+        previous = line
+    return width, height, counts

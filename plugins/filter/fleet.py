@@ -13,6 +13,8 @@ import io
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import recommended_action
+
 try:
     import jmespath
 except ImportError:
@@ -44,17 +46,19 @@ def _require_jmespath():
 def fleet_summary(hostvars, hosts):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
     _require_jmespath()
-    rows, files = [], []
+    rows, files, totals = [], [], []
     for host in hosts:
         report = hostvars[host].get(FACT) if host in hostvars else None
         if not report:
             rows.append({"host": host, "status": "no_data", "summary": "no audit result (unreachable or failed)",
                          "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
-                         "advisories": []})
+                         "advisories": [], "action": "check that the host is reachable and audit it again"})
             continue
         row = _ROW.search(report)
         row["host"] = host
+        row["action"] = recommended_action(report)
         rows.append(row)
+        totals.append(report.get("counts", {}))
         files.extend(dict(f, host=host) for f in report.get("files", []))
     advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
     return {
@@ -67,6 +71,8 @@ def fleet_summary(hostvars, hosts):
                            for aid in advisory_ids),
         "files": files,
         "file_counts": {
+            "total": sum(c.get("total", 0) for c in totals),
+            "ok": sum(c.get("ok", 0) for c in totals),
             "unreadable_by_user": len(jmespath.search("[?status=='unreadable_by_user']", files)),
             "suspicious": len(jmespath.search("[?status=='suspicious']", files)),
         },

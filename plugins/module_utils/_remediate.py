@@ -46,3 +46,27 @@ def plan(report, strategy="auto", upgrade_available=None):
         hook = True
         reasons.append("the hook is already installed and is kept")
     return {"upgrade": needs_upgrade, "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
+
+
+def recommended_action(report):
+    """What a person should do about one host, in one sentence, from its audit report."""
+    status = report.get("status")
+    counts = report.get("counts", {})
+    steps = []
+    if _crun_needs_upgrade(report):
+        fixed = advisories.fixed_version()
+        if report.get("hooks"):
+            steps.append("upgrade crun to %s or newer when offered (the installed hook mitigates it until then)" % fixed)
+        else:
+            steps.append("upgrade crun to %s or newer, or install the OCI hook where no fixed crun is offered" % fixed)
+    if counts.get("unreadable_by_user"):
+        steps.append("fix %d owner-only .krun_config.json file(s) in place and restart the running containers "
+                     "that use them" % counts["unreadable_by_user"])
+    if steps:
+        steps.append("fleetfix.crun.remediate does this")
+    if counts.get("suspicious"):
+        steps.append("inspect %d planted symlink(s) or special file(s) by hand; they are never followed or changed"
+                     % counts["suspicious"])
+    if status == advisories.UNKNOWN:
+        steps.append("find out which crun runs here: a version could not be read (see the summary)")
+    return "; ".join(steps) or "nothing to do"

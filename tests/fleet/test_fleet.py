@@ -8,15 +8,18 @@ scripts printing the real --version texts; the Debian 12 crun 1.8.1 is this mach
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from xml.etree import ElementTree
 
 import pytest
 
 from ansible_run import ansible_playbook
+from support import png_pixels
 
 pytestmark = pytest.mark.fleet
 
@@ -24,6 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FLEET_SCRIPT = os.path.join(HERE, "fleet.py")
 SIZE = int(os.environ.get("FLEETFIX_FLEET_SIZE", "20"))
+# Kept after the run, for people to look at.
+ARTIFACTS = os.environ.get("FLEETFIX_ARTIFACTS", os.path.join(REPO, ".cache", "artifacts"))
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +84,47 @@ def test_audit_classifies_every_host_as_seeded(fleet):
         dict((h, len(t["stale"])) for h, t in fleet["truth"].items())
     assert dict((h, got[h]["suspicious_files"]) for h in fleet["truth"]) == \
         dict((h, len(t["symlinks"])) for h, t in fleet["truth"].items())
+
+
+def chromium(*args):
+    """Debian's chromium, headless, in a network namespace of its own: the page must need nothing from outside."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not installed: scripts/setup-host installs it")
+    return subprocess.run(["unshare", "--net", binary, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--hide-scrollbars"] + list(args), capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_the_html_and_junit_reports_show_the_seeded_fleet(fleet):
+    """Reads the reports of the audit run above: the HTML page as Chromium renders it, and the JUnit file."""
+    reports, truth = fleet["base"] / "reports", fleet["truth"]
+    expected = dict((status, sum(1 for t in truth.values() if t["expected_status"] == status))
+                    for status in ("affected", "unknown", "mitigated", "fixed", "not_applicable"))
+    page = "file://%s" % (reports / "fleet.html")
+    dom = chromium("--dump-dom", page).stdout
+    shown = dict(re.findall(r'<b id="count-([a-z_]+)">(\d+)</b>', dom))
+    assert dict((s, int(shown[s])) for s in expected) == expected and shown["no_data"] == "0"
+    assert re.search(r'<span id="hosts-total">(\d+)</span>', dom).group(1) == str(len(truth))
+    hosts_table = dom[dom.index('<table id="hosts">'):]
+    hosts_table = hosts_table[:hosts_table.index("</table>")]
+    affected = sorted(h for h, t in truth.items() if t["expected_status"] == "affected")
+    assert all(">%s<" % h in hosts_table for h in affected) and "recommended action" in hosts_table
+    files_table = dom[dom.index('<table id="files">'):]
+    files_table = files_table[:files_table.index("</table>")]
+    assert files_table.count("<tr>") - 1 == sum(len(t["stale"]) + len(t["symlinks"]) for t in truth.values())
+
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    screenshot = os.path.join(ARTIFACTS, "fleet-report.png")
+    chromium("--screenshot=%s" % screenshot, "--window-size=1280,1600", page)
+    width, _height, colours = png_pixels(screenshot)
+    # the chart's and tiles' colours are on the page as painted: red for affected, green for fixed
+    assert width == 1280 and colours.get((0xC6, 0x28, 0x28), 0) > 500 and colours.get((0x2E, 0x7D, 0x32), 0) > 500
+    print("screenshot of the fleet report: %s" % screenshot)
+
+    suites = dict((s.get("name"), s) for s in ElementTree.parse(str(reports / "junit.xml")).getroot())
+    file_mode = suites["crun-1685"]
+    assert int(file_mode.get("tests")) == len(truth) and int(file_mode.get("failures")) == len(affected)
+    assert sorted(c.get("name") for c in file_mode if c.find("failure") is not None) == affected
 
 
 def test_remediate_fixes_every_host_in_batches_then_changes_nothing(fleet):

@@ -1,0 +1,90 @@
+"""The fleet summary and its HTML and JUnit renderings, from real audit reports of generated hosts."""
+
+import os
+from xml.etree import ElementTree
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.fleetfix.crun.plugins.filter.fleet import fleet_csv, fleet_summary
+from ansible_collections.fleetfix.crun.plugins.filter.fleet_report import fleet_html, fleet_junit
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
+from support import StorageTree, link, stand_in_crun
+
+
+def affected_host(root):
+    stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(root, "/usr/bin/krun", "crun")
+    tree = StorageTree(root)
+    tree.add_krun_config("c1", 0o700, name="web<1>")
+    tree.add_krun_config("c2", 0o444, name="fine")
+    os.symlink("/etc/shadow", os.path.join(tree.add_container("evil"), ".krun_config.json"))
+
+
+def fixed_host(root):
+    stand_in_crun(root, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    StorageTree(root).add_krun_config("new", 0o444)
+
+
+def unknown_host(root):
+    stand_in_crun(root, "/usr/bin/crun", script="echo this is not crun")
+
+
+@pytest.fixture
+def summary(tmp_path):
+    hostvars = {}
+    for name, build in (("web-01", affected_host), ("db-01", fixed_host), ("empty-01", lambda root: None),
+                        ("odd-01", unknown_host)):
+        root = tmp_path / name
+        root.mkdir()
+        build(root)
+        hostvars[name] = {"fleetfix_crun": _audit.audit(root=str(root), timeout=2)}
+    return fleet_summary(hostvars, ["web-01", "db-01", "empty-01", "odd-01", "gone-01"])
+
+
+def test_summary_counts_hosts_files_and_actions(summary):
+    assert summary["counts"] == {"affected": 1, "unknown": 1, "mitigated": 0, "fixed": 1, "not_applicable": 1,
+                                 "no_data": 1}
+    assert summary["file_counts"] == {"total": 4, "ok": 2, "unreadable_by_user": 1, "suspicious": 1}
+    actions = dict((row["host"], row["action"]) for row in summary["hosts"])
+    assert actions["web-01"].startswith("upgrade crun to 1.21 or newer")
+    assert "fix 1 owner-only .krun_config.json" in actions["web-01"]
+    assert "inspect 1 planted symlink" in actions["web-01"]
+    assert actions["db-01"] == "nothing to do"
+    assert "reachable" in actions["gone-01"]
+    assert "a version could not be read" in actions["odd-01"]
+    assert "action" not in fleet_csv(summary, "hosts").splitlines()[0]
+
+
+def test_html_shows_the_numbers_and_escapes_what_hosts_report(summary):
+    page = fleet_html(summary)
+    assert '<b id="count-affected">1</b>' in page and '<span id="files-total">4</span>' in page
+    assert 'data-status="unreadable_by_user" x=' in page
+    assert "web&lt;1&gt;" in page and "web<1>" not in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # Worst first: affected, unknown, no data; fixed and not-applicable hosts need no action.
+    table = page[page.index('<table id="hosts">'):page.index("</table>")]
+    assert [table.index(h) for h in ("web-01", "odd-01", "gone-01")] == sorted(
+        table.index(h) for h in ("web-01", "odd-01", "gone-01"))
+    assert "db-01" not in table and "empty-01" not in table
+    assert fleet_html(summary) == page
+
+
+def test_junit_has_a_case_per_host_and_advisory(summary):
+    suites = ElementTree.fromstring(fleet_junit(summary).split("\n", 1)[1])
+    assert [s.get("name") for s in suites] == ["crun-1685", "CVE-2025-24965"]
+    file_mode = suites[0]
+    assert [c.get("name") for c in file_mode] == ["web-01", "db-01", "empty-01", "odd-01", "gone-01"]
+    outcome = dict((c.get("name"), c[0].tag if len(c) else "passed") for c in file_mode)
+    assert outcome == {"web-01": "failure", "db-01": "passed", "empty-01": "skipped", "odd-01": "error",
+                       "gone-01": "error"}
+    assert (file_mode.get("tests"), file_mode.get("failures"), file_mode.get("errors"), file_mode.get("skipped")) == \
+        ("5", "1", "2", "1")
+    assert suites.get("tests") == "10"
+    assert "recommended action" in file_mode[0][0].text
+
+
+@pytest.mark.parametrize("render", [fleet_html, fleet_junit])
+def test_renderers_refuse_anything_but_a_summary(render):
+    with pytest.raises(AnsibleFilterError, match="fleet_summary"):
+        render({"hosts": 1})
