@@ -15,13 +15,14 @@ export PATH=$VENV/bin:$PATH
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
-# ansible-core 2.19 needs Python 3.11 or newer on the controller.
-find_python() {
-  local candidate
-  for candidate in "${FLEETFIX_PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+# The first candidate that runs and passes a Python check: find_python_where CHECK CANDIDATE...
+find_python_where() {
+  local check=$1 candidate
+  shift
+  for candidate in "$@"; do
     [ -n "$candidate" ] || continue
     command -v "$candidate" >/dev/null 2>&1 || continue
-    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    if "$candidate" -c "import sys; sys.exit(0 if $check else 1)" 2>/dev/null; then
       echo "$candidate"
       return 0
     fi
@@ -29,21 +30,47 @@ find_python() {
   return 1
 }
 
-# A venv with the pinned controller and test tools; rebuilt when tests/requirements.txt changes.
-ensure_venv() {
-  local stamp=$VENV/.requirements.sha256 want
-  want=$(sha256sum "$REPO/tests/requirements.txt" | cut -d' ' -f1)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+# ansible-core 2.19 needs Python 3.11 or newer on the controller.
+find_python() {
+  find_python_where 'sys.version_info >= (3, 11)' "${FLEETFIX_PYTHON:-}" python3.11 python3.12 python3.13 python3
+}
+
+# The second line of the test matrix: the newest ansible-core (2.21), which needs Python 3.12+;
+# 3.13 is used, looked for on PATH and under pyenv.
+find_python313() {
+  find_python_where 'sys.version_info[:2] == (3, 13)' "${FLEETFIX_PYTHON313:-}" python3.13 \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13
+}
+
+# A venv with pinned tools, rebuilt when its requirements file changes:
+#   make_venv DIR REQUIREMENTS PYTHON
+make_venv() {
+  local venv=$1 requirements=$2 python=$3 stamp=$1/.requirements.sha256 want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
+  say "creating venv $venv with $($python --version 2>&1)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+    || die "pip could not install $requirements"
+  echo "$want" > "$stamp"
+}
+
+# The controller and test tools (ansible-core 2.19 on Python 3.11+).
+ensure_venv() {
   local python
   python=$(find_python) || die "no Python 3.11+ found (set FLEETFIX_PYTHON); ansible-core 2.19 needs one"
-  say "creating venv $VENV with $($python --version 2>&1)"
-  rm -rf "$VENV"
-  "$python" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/tests/requirements.txt" \
-    || die "pip could not install tests/requirements.txt"
-  echo "$want" > "$stamp"
+  make_venv "$VENV" "$REPO/tests/requirements.txt" "$python"
+}
+
+VENV_221=${FLEETFIX_VENV_221:-$REPO/.venv-2.21}
+ensure_venv_221() {
+  local python
+  python=$(find_python313) \
+    || die "no Python 3.13 found (on PATH or under pyenv; set FLEETFIX_PYTHON313): ansible-core 2.21 needs it"
+  make_venv "$VENV_221" "$REPO/tests/requirements-2.21.txt" "$python"
 }
 
 # The collection as Ansible loads it: a copy of the working tree's files (tracked and untracked,

@@ -77,5 +77,5 @@ def audit(root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False, ru
     crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     dirs = hooks.hooks_dirs(root)[0]
-    upgrade = packages.offered(crun["runtimes"], timeout, runner) if check_upgrade and root == "/" else None
+    upgrade = packages.offered(crun["runtimes"], runner=runner) if check_upgrade and root == "/" else None
     return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)

@@ -19,6 +19,9 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories a
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 
 MANAGERS = ("apt", "dnf", "yum", "zypper")
+# Asking for the versions offered parses every package list when apt keeps no binary cache (about
+# 1 s of CPU per host); on a busy host that takes far longer than a crun --version may.
+OFFERED_TIMEOUT = 60
 # Which package managers can serve a package database.
 FOR_DATABASE = {"dpkg": ("apt",), "rpm": ("dnf", "yum", "zypper")}
 _LOCK_PATTERNS = (
@@ -138,7 +141,7 @@ def needs_upgrade(runtimes):
     return needed
 
 
-def offered(runtimes, timeout=5, runner=_crun.run_command):
+def offered(runtimes, timeout=OFFERED_TIMEOUT, runner=_crun.run_command):
     """What the package manager's cache offers for the crun packages that need an upgrade, read-only.
 
     ``fixed_offered`` is the newest fixed version offered (None when none is); ``checked`` is False
@@ -155,8 +158,8 @@ def offered(runtimes, timeout=5, runner=_crun.run_command):
         return dict(answer, checked=False, error="no supported package manager (apt, dnf, yum, zypper) was found")
     try:
         versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner)
-    except PackageError as exc:
-        return dict(answer, checked=False, manager=manager, error=str(exc))
+    except (PackageError, _crun.CommandTimeout, OSError) as exc:
+        return dict(answer, checked=False, manager=manager, error="%s: %s" % (manager, exc))
     return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions))
 
 

@@ -58,6 +58,8 @@ options:
         fixed crun for the crun packages below the fixed version; the answer is RV(upgrade).
       - The remediate role sets this, so a host where nothing is offered needs no extra round trip for
         the upgrade role. Ignored when O(root) is not C(/).
+      - The query may take up to a minute (apt without a binary cache parses every package list); when the
+        package manager does not answer, RV(upgrade.checked) is false and the audit goes on.
     type: bool
     default: false
 seealso:

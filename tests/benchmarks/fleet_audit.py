@@ -35,7 +35,12 @@ def timed(argv, env):
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     wall, cpu = time.monotonic() - started, children_cpu() - cpu
     if proc.returncode != 0:
-        raise SystemExit("benchmark step failed (%s): %s" % (" ".join(argv[:3]), proc.stdout[-2000:] + proc.stderr[-2000:]))
+        log = os.path.join(os.path.dirname(FLEET_DIR), "fleet-bench-failure.log")
+        with open(log, "w") as handle:
+            handle.write(proc.stdout + proc.stderr)
+        errors = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+        raise SystemExit("benchmark step failed (%s), whole output in %s:\n%s"
+                         % (" ".join(argv[:4]), log, "\n".join(errors[:10]) or proc.stderr[-2000:]))
     return wall, cpu
 
 

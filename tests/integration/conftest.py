@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
 from ansible_run import ansible_playbook
+from support import PrivatePodman, build_busybox_image, link, stand_in_crun
 
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 
@@ -28,3 +30,19 @@ def module(tmp_path):
         path.write_text(json.dumps(play))
         return ansible_playbook([str(path)] + list(flags)).results("under test")[0]
     return run
+
+
+@pytest.fixture
+def affected_podman(tmp_path):
+    """Real podman on private storage and hooks (nothing of this machine's is touched), with a
+    TEST STAND-IN affected crun: tmp_path/bin/crun prints the real crun 1.20 (+LIBKRUN) --version
+    text, next to a krun symlink, since no affected crun can be installed here."""
+    podman_binary = shutil.which("podman")
+    if podman_binary is None:
+        pytest.fail("podman is not installed: scripts/setup-host installs it")
+    podman = PrivatePodman(str(tmp_path), podman_binary)
+    build_busybox_image(podman, "localhost/fleetfix-test-busybox", config_mode=None)
+    stand_in_crun(tmp_path, "/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(tmp_path, "/bin/krun", "crun")
+    yield podman
+    podman.close()

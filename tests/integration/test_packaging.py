@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from ansible_run import ansible_playbook
 from support import StorageTree, link, stand_in_crun
 
-PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "plugins")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLUGINS = os.path.join(REPO, "plugins")
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(PLUGINS, "modules")) if name.endswith(".py"))
 # Each filter is documented in a .yml of its own name.
 FILTERS = sorted(name[:-4] for name in os.listdir(os.path.join(PLUGINS, "filter")) if name.endswith(".yml"))
@@ -65,6 +67,33 @@ def test_execution_environment_dependencies_are_introspected(installed):
                          capture_output=True, text=True).stdout
     assert "jmespath>=1.0.0  # from collection fleetfix.crun" in out
     assert "openssh-client [platform:dpkg]  # from collection fleetfix.crun" in out
+
+
+def test_execution_environment_context_installs_the_collection_as_its_build_would(installed, tmp_path):
+    """ansible-builder create writes the real build context; its galaxy and introspect stages then run
+    here as the Containerfile runs them. Only the image build is left out: its base image would come
+    from a container registry, which this machine cannot reach."""
+    workdir = tmp_path / "checkout"
+    (workdir / "dist").mkdir(parents=True)
+    for name in ("execution-environment.yml", "ee"):
+        subprocess.run(["cp", "-a", os.path.join(REPO, name), str(workdir)], check=True)
+    subprocess.run(["cp", str(installed["tarball"]), str(workdir / "dist" / "fleetfix-crun.tar.gz")], check=True)
+    context = tmp_path / "context"
+    subprocess.run(["ansible-builder", "create", "--file", "execution-environment.yml", "--context", str(context)],
+                   cwd=str(workdir), check=True, capture_output=True, text=True)
+    containerfile = (context / "Containerfile").read_text()
+    assert "ansible-galaxy collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml" in containerfile
+    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core==2.19.14 ansible-runner==2.4.3"' in containerfile
+
+    baked = tmp_path / "usr-share-ansible-collections"
+    subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "-r", "requirements.yml",
+                    "--collections-path", str(baked)], cwd=str(context / "_build"), check=True,
+                   capture_output=True, text=True, env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(baked)))
+    assert os.path.isfile(str(baked / "ansible_collections/fleetfix/crun/plugins/modules/host_audit.py"))
+    pip, bindep = tmp_path / "requirements.txt", tmp_path / "bindep.txt"
+    subprocess.run([sys.executable, str(context / "_build/scripts/introspect.py"), "introspect", str(baked),
+                    "--write-pip=%s" % pip, "--write-bindep=%s" % bindep], check=True, capture_output=True, text=True)
+    assert "jmespath>=1.0.0" in pip.read_text() and "openssh-client [platform:dpkg]" in bindep.read_text()
 
 
 @pytest.mark.parametrize("plugin_type, name", [("module", m) for m in MODULES] + [("filter", f) for f in FILTERS])

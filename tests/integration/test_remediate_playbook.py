@@ -11,32 +11,21 @@ owner-only /.krun_config.json such a crun writes is planted in a real container'
 
 import json
 import os
-import shutil
 import stat
 
 import pytest
 
-from support import PrivatePodman, build_busybox_image, link, stand_in_crun
-
 pytestmark = pytest.mark.podman
 
-PODMAN = shutil.which("podman")
 SENTINEL_NAME = "fleetfix-remediate-sentinel"
 
 
 @pytest.fixture
-def host(tmp_path):
-    if PODMAN is None:
-        pytest.fail("podman is not installed: scripts/setup-host installs it")
-    podman = PrivatePodman(str(tmp_path), PODMAN)
-    build_busybox_image(podman, "localhost/fleetfix-test-busybox", config_mode=None)
-    stand_in_crun(tmp_path, "/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
-    link(tmp_path, "/bin/krun", "crun")
+def host(affected_podman, tmp_path):
     sentinel = tmp_path / SENTINEL_NAME
     sentinel.write_text("sentinel")
     os.chmod(str(sentinel), 0o600)
-    yield podman
-    podman.close()
+    return affected_podman
 
 
 def extra_vars(tmp_path, **more):
