@@ -4,6 +4,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
@@ -211,3 +212,19 @@ def png_pixels(path):
             counts[colour] = counts.get(colour, 0) + 1
         previous = line
     return width, height, counts
+
+
+def run_process(argv, timeout, stdin=None):
+    """The command runner the unit tests hand to module_utils (modules use _crun.module_runner):
+    the same contract, on subprocess, in a process group of its own that is killed on timeout."""
+    from ansible_collections.fleetfix.crun.plugins.module_utils._crun import CommandTimeout
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True, start_new_session=True,
+                            env=dict(os.environ, LANG="C", LC_ALL="C"))
+    try:
+        out, err = proc.communicate(input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise CommandTimeout("timed out after %ss" % timeout)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")

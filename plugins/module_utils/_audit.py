@@ -71,11 +71,11 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
     return report
 
 
-def audit(root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False, runner=_crun.run_command):
+def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False):
     """Audit the host; ``check_upgrade`` also asks its package manager (from its cache, never
     refreshing it) whether a fixed crun is offered, so a remediation can skip that round trip."""
-    crun = _crun.crun_info(root=root, paths=paths, timeout=timeout, runner=runner)
+    crun = _crun.crun_info(runner, root=root, paths=paths, timeout=timeout)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     dirs = hooks.hooks_dirs(root)[0]
-    upgrade = packages.offered(crun["runtimes"], runner=runner) if check_upgrade and root == "/" else None
+    upgrade = packages.offered(crun["runtimes"], runner) if check_upgrade and root == "/" else None
     return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)

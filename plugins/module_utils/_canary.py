@@ -53,7 +53,7 @@ def image_tar(config, system_dirs=SYSTEM_DIRS):
     return buffer.getvalue(), binds
 
 
-def canary(uid=1234, image="localhost/fleetfix-canary:latest", timeout=120, runner=_crun.run_command):
+def canary(runner, uid=1234, image="localhost/fleetfix-canary:latest", timeout=120):
     """Return {"status": passed|failed|skipped, "reason": str}."""
     podman, cat = _crun.which("podman"), _crun.which("cat")
     if not podman:

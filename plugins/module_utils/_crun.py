@@ -8,12 +8,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import glob
 import os
 import posixpath
 import shutil
 import signal
-import subprocess
+import threading
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
@@ -36,23 +37,48 @@ class CommandTimeout(Exception):
     pass
 
 
-def run_command(argv, timeout, stdin=None):
-    """Run argv with a C locale; return (rc, stdout, stderr). Raise CommandTimeout or OSError.
+def module_runner(module):
+    """The command runner of a module run: ``run(argv, timeout, stdin=None) -> (rc, stdout, stderr)``.
 
-    Every external command of this collection goes through here, so tests replace this one
-    function. The child gets its own process group so a hung binary and its children all die.
+    Every external command of this collection goes through one, so the module_utils functions take
+    it as ``runner`` (tests hand them their own). It runs AnsibleModule.run_command with a C locale
+    and no ~ or $ expansion in the arguments, under ``setsid`` so that a hung command and all its
+    children can be killed as one process group once ``timeout`` seconds are up; then it raises
+    CommandTimeout. A missing or non-executable program raises OSError, as exec would.
     """
-    env = dict(os.environ, LANG="C", LC_ALL="C")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(input=stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise CommandTimeout("timed out after %ss" % timeout)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    setsid = which("setsid")
+
+    def run(argv, timeout, stdin=None):
+        program = argv[0] if "/" in argv[0] else which(argv[0])
+        if not program or not os.path.isfile(program) or not os.access(program, os.X_OK):
+            raise OSError(errno.ENOENT, "cannot run %s: not found or not executable" % argv[0])
+        expired, timers = [], []
+
+        def watch(proc):
+            def expire():
+                expired.append(True)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    proc.kill()
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+            timers.append(timer)
+
+        try:
+            rc, out, err = module.run_command(
+                ([setsid] if setsid else []) + [program] + list(argv[1:]), data=stdin, binary_data=True,
+                environ_update={"LANG": "C", "LC_ALL": "C"}, expand_user_and_vars=False,
+                before_communicate_callback=watch, handle_exceptions=False, errors="replace")
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if expired:
+            raise CommandTimeout("timed out after %ss" % timeout)
+        return rc, out, err
+
+    return run
 
 
 def resolve(root, path):
@@ -330,7 +356,7 @@ def _owner(manager, tool, root, path, timeout, runner):
     return name, version
 
 
-def crun_info(root="/", paths=(), timeout=5, runner=run_command, search_path=None):
+def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     """Discover every crun under root and evaluate the advisories for each."""
     root = root or "/"
     if search_path is None:

@@ -141,7 +141,7 @@ def needs_upgrade(runtimes):
     return needed
 
 
-def offered(runtimes, timeout=OFFERED_TIMEOUT, runner=_crun.run_command):
+def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
     """What the package manager's cache offers for the crun packages that need an upgrade, read-only.
 
     ``fixed_offered`` is the newest fixed version offered (None when none is); ``checked`` is False
@@ -163,15 +163,15 @@ def offered(runtimes, timeout=OFFERED_TIMEOUT, runner=_crun.run_command):
     return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions))
 
 
-def upgrade(names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
-            runner=_crun.run_command, crun_info=_crun.crun_info):
+def upgrade(runner, names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
+            crun_info=_crun.crun_info):
     """Bring crun to at least the fixed version with the host's package manager.
 
     Returns a result dict; raises PackageError when the package manager fails or is locked.
     ``upgrade_available`` is False (and nothing changes) when the repositories offer no fixed
     version, so the caller can fall back to the hook.
     """
-    before = crun_info(timeout=min(timeout, 10), runner=runner)
+    before = crun_info(runner, timeout=min(timeout, 10))
     needed = needs_upgrade(before["runtimes"])
     fixed = advisories.fixed_version()
     result = {"changed": False, "upgrade_needed": bool(needed), "upgrade_available": True, "fixed_version": fixed,
@@ -206,7 +206,7 @@ def upgrade(names=(), version=None, package_file=None, update=True, check_mode=F
     if check_mode:
         return result
     install(manager, tool, names, None if package_file else target, package_file, timeout, runner)
-    after = crun_info(timeout=min(timeout, 10), runner=runner)
+    after = crun_info(runner, timeout=min(timeout, 10))
     result["runtimes"] = after["runtimes"]
     still = needs_upgrade(after["runtimes"])
     if still:

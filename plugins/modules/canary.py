@@ -68,6 +68,7 @@ reason:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._canary import canary
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 
@@ -87,7 +88,8 @@ def main():
         module.fail_json(msg=bad)
     if module.check_mode:
         module.exit_json(changed=False, status="skipped", reason="check mode: the canary starts a container")
-    result = canary(uid=module.params["uid"], image=module.params["image"], timeout=module.params["timeout"])
+    result = canary(module_runner(module), uid=module.params["uid"], image=module.params["image"],
+                    timeout=module.params["timeout"])
     if result["status"] == "failed":
         module.fail_json(msg="canary failed: %s" % result["reason"], changed=False, **result)
     module.exit_json(changed=False, **result)

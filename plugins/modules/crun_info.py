@@ -166,7 +166,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info, module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 
@@ -182,7 +182,8 @@ def main():
     bad = problem(module.params)
     if bad:
         module.fail_json(msg=bad)
-    result = crun_info(root=module.params["root"], paths=module.params["paths"], timeout=module.params["timeout"])
+    result = crun_info(module_runner(module), root=module.params["root"], paths=module.params["paths"],
+                       timeout=module.params["timeout"])
     module.exit_json(changed=False, **result)
 
 

@@ -122,6 +122,7 @@ runtimes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import CommandTimeout, module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, upgrade
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
@@ -143,10 +144,13 @@ def main():
     if bad:
         module.fail_json(msg=bad)
     try:
-        result = upgrade(names=params["names"], version=params["version"], package_file=params["package_file"],
-                         update=params["update_cache"], check_mode=module.check_mode, timeout=params["timeout"])
+        result = upgrade(module_runner(module), names=params["names"], version=params["version"],
+                         package_file=params["package_file"], update=params["update_cache"],
+                         check_mode=module.check_mode, timeout=params["timeout"])
     except PackageError as exc:
         module.fail_json(msg=str(exc))
+    except CommandTimeout as exc:
+        module.fail_json(msg="the package manager did not finish: %s" % exc)
     module.exit_json(**result)
 
 

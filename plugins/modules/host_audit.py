@@ -240,6 +240,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._audit import audit
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._files import write_json_atomically
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
@@ -259,7 +260,8 @@ def main():
     bad = problem(module.params)
     if bad:
         module.fail_json(msg=bad)
-    report = audit(root=module.params["root"], paths=module.params["paths"], timeout=module.params["timeout"],
+    report = audit(module_runner(module), root=module.params["root"], paths=module.params["paths"],
+                   timeout=module.params["timeout"],
                    extra_roots=module.params["storage_roots"], check_upgrade=module.params["check_upgrade"])
     result = dict(report, changed=False, ansible_facts={"fleetfix_crun": report})
     facts_file = module.params["facts_file"]

@@ -9,7 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetfix.crun.plugins.filter.fleet import fleet_csv, fleet_summary
 from ansible_collections.fleetfix.crun.plugins.filter.fleet_report import fleet_html, fleet_junit
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
-from support import StorageTree, link, stand_in_crun
+from support import StorageTree, link, run_process, stand_in_crun
 
 
 def affected_host(root):
@@ -38,7 +38,7 @@ def summary(tmp_path):
         root = tmp_path / name
         root.mkdir()
         build(root)
-        hostvars[name] = {"fleetfix_crun": _audit.audit(root=str(root), timeout=2)}
+        hostvars[name] = {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}
     return fleet_summary(hostvars, ["web-01", "db-01", "empty-01", "odd-01", "gone-01"])
 
 

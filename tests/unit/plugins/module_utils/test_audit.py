@@ -5,11 +5,11 @@ import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
-from support import StorageTree, link, stand_in_crun, write
+from support import StorageTree, link, run_process, stand_in_crun, write
 
 
 def audit(root):
-    return _audit.audit(root=str(root), timeout=2)
+    return _audit.audit(run_process, root=str(root), timeout=2)
 
 
 def test_stale_files_make_a_host_with_fixed_crun_affected(tmp_path):

@@ -11,13 +11,13 @@ import time
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
-from support import VERSION_FIXTURES as FIXTURES, link, stand_in_crun, write
+from support import VERSION_FIXTURES as FIXTURES, link, run_process, stand_in_crun, write
 
 
 def info(root, **kwargs):
     kwargs.setdefault("search_path", [])
     kwargs.setdefault("timeout", 2)
-    return _crun.crun_info(root=str(root), **kwargs)
+    return _crun.crun_info(kwargs.pop("runner", run_process), root=str(root), **kwargs)
 
 
 def test_no_crun_is_not_applicable_with_reason(tmp_path):
@@ -250,3 +250,34 @@ def test_dpkg_owner_falls_back_to_dpkg_query_for_other_packages(tmp_path):
     runner = CannedRunner({"-S": (0, "vendor-runtime: /opt/vendor/crun\n", ""), "-W": (0, "2.0", "")})
     owner = _crun.package_owner(str(tmp_path), ["/opt/vendor/crun"], [("dpkg", "dpkg-query")], 2, runner)
     assert owner["name"] == "vendor-runtime" and len(runner.calls) == 2
+
+
+@pytest.fixture
+def module_run():
+    """The runner the modules use, on a real AnsibleModule."""
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+    with patch_module_args({}):
+        yield _crun.module_runner(AnsibleModule(argument_spec={}))
+
+
+def test_module_runner_runs_in_the_c_locale_without_expanding_arguments(module_run):
+    rc, out, _err = module_run(["/bin/sh", "-c", 'printf "%s %s" "$LANG" "$1"', "sh", "$HOME~"], 5)
+    assert (rc, out) == (0, "C $HOME~")
+    assert module_run(["cat"], 5, stdin=b"\x00tar bytes") == (0, "\x00tar bytes", "")
+
+
+def test_module_runner_kills_a_hung_command_and_its_children(module_run, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    started = time.monotonic()
+    with pytest.raises(_crun.CommandTimeout, match="timed out after 1s"):
+        module_run(["/bin/sh", "-c", 'sleep 60 & echo $! > "$0"; sleep 60', str(pidfile)], 1)
+    assert time.monotonic() - started < 10
+    child = int(pidfile.read_text())
+    time.sleep(0.2)
+    assert not os.path.exists("/proc/%d" % child) or "Z" in open("/proc/%d/stat" % child).read().split()[2]
+
+
+def test_module_runner_raises_oserror_for_a_missing_program(module_run, tmp_path):
+    with pytest.raises(OSError):
+        module_run([str(tmp_path / "no-such-crun"), "--version"], 5)

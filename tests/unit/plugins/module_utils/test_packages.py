@@ -94,7 +94,7 @@ def runtime(version, package_version, name="crun", manager="dpkg"):
 def crun_info_sequence(*states):
     states = list(states)
 
-    def crun_info(timeout, runner):
+    def crun_info(runner, timeout):
         return {"runtimes": states.pop(0) if len(states) > 1 else states[0]}
     return crun_info
 
