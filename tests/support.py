@@ -214,6 +214,16 @@ def png_pixels(path):
     return width, height, counts
 
 
+def private_role_vars(base):
+    """Role variables that keep a playbook run on this machine inside ``base``: the stand-in cruns
+    (base/bin/crun and krun), the facts file, the report and the hook program."""
+    base = str(base)
+    return {"audit_crun_paths": [os.path.join(base, "bin/crun"), os.path.join(base, "bin/krun")],
+            "audit_facts_file": os.path.join(base, "facts.d/fleetfix_crun.fact"),
+            "report_dir": os.path.join(base, "reports"),
+            "hook_program_path": os.path.join(base, "libexec/fleetfix-krun-hook")}
+
+
 def run_process(argv, timeout, stdin=None):
     """The command runner the unit tests hand to module_utils (modules use _crun.module_runner):
     the same contract, on subprocess, in a process group of its own that is killed on timeout."""

@@ -142,7 +142,7 @@ def installed_hooks(root="/", dirs=None):
             try:
                 with open(conf.rooted(root, program), "rb") as handle:
                     program_sha256 = hashlib.sha256(handle.read()).hexdigest()
-                program_mode = "%04o" % (os.stat(conf.rooted(root, program)).st_mode & 0o7777)
+                    program_mode = "%04o" % (os.fstat(handle.fileno()).st_mode & 0o7777)
             except (IOError, OSError):
                 continue
             found.append({"path": os.path.join(entry["path"], os.path.basename(path)), "dir": entry["path"],

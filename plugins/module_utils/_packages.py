@@ -141,6 +141,15 @@ def needs_upgrade(runtimes):
     return needed
 
 
+def manager_for(runtimes):
+    """(manager, tool) for the package database that owns the cruns; PackageError when there is none."""
+    database = next((r["package"]["manager"] for r in runtimes if r.get("package")), None)
+    manager, tool = find_manager(database)
+    if manager is None:
+        raise PackageError("no supported package manager (apt, dnf, yum, zypper) was found")
+    return manager, tool
+
+
 def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
     """What the package manager's cache offers for the crun packages that need an upgrade, read-only.
 
@@ -152,10 +161,10 @@ def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
               "error": None}
     if not needed:
         return answer
-    database = next((r["package"]["manager"] for r in runtimes if r.get("package")), None)
-    manager, tool = find_manager(database)
-    if manager is None:
-        return dict(answer, checked=False, error="no supported package manager (apt, dnf, yum, zypper) was found")
+    try:
+        manager, tool = manager_for(runtimes)
+    except PackageError as exc:
+        return dict(answer, checked=False, error=str(exc))
     try:
         versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner)
     except (PackageError, _crun.CommandTimeout, OSError) as exc:
@@ -181,10 +190,7 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
         result["reason"] = "every crun package is at or above %s" % fixed
         return result
     names = list(names) or sorted(needed)
-    database = next((r["package"]["manager"] for r in before["runtimes"] if r.get("package")), None)
-    manager, tool = find_manager(database)
-    if manager is None:
-        raise PackageError("no supported package manager (apt, dnf, yum, zypper) was found")
+    manager, tool = manager_for(before["runtimes"])
     result["manager"] = manager
     if package_file:
         offered = [package_file_version(manager, package_file, timeout, runner)]

@@ -23,6 +23,8 @@ import ansible_runner
 import pytest
 import yaml
 
+from support import private_role_vars
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AWX = os.path.join(REPO, "docs", "awx")
 # Play keywords of the remediate playbook that a survey may set; no role reads them.
@@ -118,12 +120,7 @@ class Job:
         (self.base / "env").mkdir()
         (self.base / "env" / "envvars").write_text(json.dumps(dict(
             host.env, ANSIBLE_COLLECTIONS_PATH=os.environ["ANSIBLE_COLLECTIONS_PATH"])))
-        self.private_vars = {
-            "audit_crun_paths": [str(tmp_path / "bin/crun"), str(tmp_path / "bin/krun")],
-            "audit_facts_file": str(tmp_path / "facts.d/fleetfix_crun.fact"),
-            "report_dir": str(tmp_path / "reports"),
-            "hook_program_path": str(tmp_path / "libexec/fleetfix-krun-hook"),
-        }
+        self.private_vars = private_role_vars(tmp_path)
 
     def run(self, template_name, answers, check=False, diff=False):
         template = next(t for t in job_templates() if t["name"] == template_name)

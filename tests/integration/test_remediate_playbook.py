@@ -15,6 +15,8 @@ import stat
 
 import pytest
 
+from support import private_role_vars
+
 pytestmark = pytest.mark.podman
 
 SENTINEL_NAME = "fleetfix-remediate-sentinel"
@@ -29,12 +31,7 @@ def host(affected_podman, tmp_path):
 
 
 def extra_vars(tmp_path, **more):
-    values = {"audit_crun_paths": [str(tmp_path / "bin/crun"), str(tmp_path / "bin/krun")],
-              "audit_facts_file": str(tmp_path / "facts.d/fleetfix_crun.fact"),
-              "report_dir": str(tmp_path / "reports"),
-              "hook_program_path": str(tmp_path / "libexec/fleetfix-krun-hook"),
-              "upgrade_update_cache": False,
-              "remediate_canary": True}
+    values = dict(private_role_vars(tmp_path), upgrade_update_cache=False, remediate_canary=True)
     values.update(more)
     return ["-e", json.dumps(values)]
 
