@@ -45,26 +45,77 @@ def find_manager(database=None):
 
 
 def available_versions(manager, tool, name, timeout, runner):
-    """Every version of ``name`` the configured repositories offer (newest first where known)."""
+    """Every version of ``name`` that the package manager would install (newest first where known).
+
+    Only binary packages for this host's architecture (or architecture-independent ones) count: a
+    source package, another architecture's build or a version pinned away is offered by no
+    repository in the sense that matters here.
+    """
     if manager == "apt":
-        rc, out, err = runner([os.path.join(os.path.dirname(tool), "apt-cache"), "madison", name], timeout)
-        _check(rc, err, "apt-cache madison %s" % name)
-        return [line.split("|")[1].strip() for line in out.splitlines() if line.count("|") >= 2]
+        rc, out, err = runner([os.path.join(os.path.dirname(tool), "apt-cache"), "policy", name], timeout)
+        _check(rc, err, "apt-cache policy %s" % name)
+        return apt_policy_versions(out)
     if manager in ("dnf", "yum"):
-        rc, out, err = runner([tool, "-q", "repoquery", "--available", "--qf", "%{version}-%{release}\n", name],
-                              timeout)
+        rc, out, err = runner([tool, "-q", "repoquery", "--available", "--qf", "%{version}-%{release} %{arch}\n",
+                               name], timeout)
         _check(rc, err, "%s repoquery %s" % (manager, name))
-        return [line.strip() for line in out.splitlines() if re.match(r"^\d", line.strip())]
+        return _for_this_arch(line.split() for line in out.splitlines())
     rc, out, err = runner([tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
                            "--type", "package", name], timeout)
     if rc == 104:  # zypper: nothing found
         return []
-    _check(rc, err, "zypper search %s" % name)
-    versions = []
+    _check(rc, err or out, "zypper search %s" % name)
+    rows = []
     for line in out.splitlines():
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) >= 4 and cells[1] == name and re.match(r"^\d", cells[3]):
-            versions.append(cells[3])
+        # S | Name | Type | Version | Arch | Repository; the installed package's own row names no
+        # repository but "(System Packages)": it is not something a repository offers.
+        if len(cells) >= 6 and cells[1] == name and cells[2] == "package" and cells[5] != "(System Packages)":
+            rows.append((cells[3], cells[4]))
+    return _for_this_arch(rows)
+
+
+# apt-cache policy's version table: " *** VERSION PRIORITY" or "     VERSION PRIORITY" for each
+# version, then one line per origin indented further: "        PRIORITY ORIGIN".
+_APT_VERSION_LINE = re.compile(r"^ (?:\*\*\*|   ) (\S+) (-?\d+)$")
+_APT_ORIGIN_LINE = re.compile(r"^ {6,}-?\d+ (.+)$")
+_DPKG_STATUS = "/var/lib/dpkg/status"
+
+
+def apt_policy_versions(policy):
+    """The versions apt would install, from ``apt-cache policy NAME`` (run under the C locale).
+
+    A version counts when its pin priority is not negative and a repository (not only the dpkg
+    status file, i.e. the installed copy) carries it. apt-cache policy lists binary packages of
+    the native architecture and ``all`` only: deb-src entries and foreign architectures never
+    appear in it, unlike in ``apt-cache madison``.
+    """
+    versions, current = [], None
+    for line in policy.splitlines():
+        version = _APT_VERSION_LINE.match(line)
+        if version:
+            current = version.group(1) if int(version.group(2)) >= 0 else None
+            continue
+        origin = _APT_ORIGIN_LINE.match(line)
+        if origin and current and origin.group(1).strip() != _DPKG_STATUS:
+            versions.append(current)
+            current = None
+    return versions
+
+
+# rpm's name for what ``uname -m`` reports, where the two differ.
+_RPM_ARCH = {"armv7l": "armv7hl"}
+
+
+def _for_this_arch(rows, machine=None):
+    """Versions of (version, arch) rows built for this host's architecture or for none (noarch)."""
+    machine = machine or os.uname()[4]
+    wanted = {_RPM_ARCH.get(machine, machine), "noarch"}
+    versions = []
+    for row in rows:
+        row = list(row)
+        if len(row) == 2 and re.match(r"^\d", row[0]) and row[1] in wanted and row[0] not in versions:
+            versions.append(row[0])
     return versions
 
 

@@ -4,9 +4,25 @@ import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 
-MADISON = """      crun | 1.21-1 | file:/srv/repo ./ Packages
-      crun | 1.20-1+fleetfix.standin | file:/srv/repo ./ Packages
-      crun | 1.8.1-1+deb12u1 | http://deb.example bookworm/main amd64 Packages
+# apt-cache policy's shape, as apt 2.6 prints it under the C locale.
+POLICY = """crun:
+  Installed: 1.20-1+fleetfix.standin
+  Candidate: 1.21-1
+  Version table:
+     1.21-1 500
+        500 file:/srv/repo ./ Packages
+ *** 1.20-1+fleetfix.standin 500
+        500 file:/srv/repo ./ Packages
+        100 /var/lib/dpkg/status
+     1.8.1-1+deb12u1 500
+        500 http://deb.example bookworm/main amd64 Packages
+"""
+NOTHING_FIXED_POLICY = """crun:
+  Installed: 1.20-1
+  Candidate: 1.20-1
+  Version table:
+ *** 1.20-1 100
+        100 /var/lib/dpkg/status
 """
 ZYPPER = """Loading repository data...
 S  | Name | Type    | Version            | Arch   | Repository
@@ -26,21 +42,53 @@ class Runner:
         return self.answers.pop(0) if self.answers else (0, "", "")
 
 
-def test_apt_versions_come_from_madison():
-    runner = Runner((0, MADISON, ""))
+def test_apt_versions_come_from_the_policy_table():
+    runner = Runner((0, POLICY, ""))
     assert packages.available_versions("apt", "/usr/bin/apt-get", "crun", 5, runner) == \
         ["1.21-1", "1.20-1+fleetfix.standin", "1.8.1-1+deb12u1"]
-    assert runner.calls[0] == ["/usr/bin/apt-cache", "madison", "crun"]
+    assert runner.calls[0] == ["/usr/bin/apt-cache", "policy", "crun"]
+
+
+def test_a_version_pinned_away_is_not_offered():
+    policy = POLICY.replace("     1.21-1 500\n        500 file:", "     1.21-1 -1\n         -1 file:")
+    assert packages.apt_policy_versions(policy) == ["1.20-1+fleetfix.standin", "1.8.1-1+deb12u1"]
+
+
+def test_a_version_known_only_from_the_dpkg_status_file_is_not_offered():
+    assert packages.apt_policy_versions(NOTHING_FIXED_POLICY) == []
+
+
+def test_an_unknown_package_has_no_policy_versions():
+    assert packages.apt_policy_versions("") == []
 
 
 def test_dnf_versions_come_from_repoquery():
-    runner = Runner((0, "1.20-2.fc41\n1.21-1.fc41\n", ""))
+    runner = Runner((0, "1.20-2.fc41 x86_64\n1.21-1.fc41 x86_64\n", ""))
     assert packages.available_versions("dnf", "/usr/bin/dnf", "crun", 5, runner) == ["1.20-2.fc41", "1.21-1.fc41"]
+
+
+@pytest.mark.skipif(packages.os.uname()[4] != "x86_64", reason="the canned rows are x86_64 rows")
+def test_dnf_source_rpms_and_other_architectures_are_not_offered():
+    rows = "1.21-1.fc41 src\n1.21-1.fc41 aarch64\n1.21-1.fc41 i686\n1.20-2.fc41 x86_64\n1.19-1.fc41 noarch\n"
+    assert packages.available_versions("dnf", "dnf", "crun", 5, Runner((0, rows, ""))) == ["1.20-2.fc41", "1.19-1.fc41"]
+
+
+@pytest.mark.parametrize("machine, arch", [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("armv7l", "armv7hl")])
+def test_rpm_architecture_names_follow_the_machine(machine, arch):
+    assert packages._for_this_arch([("1.21-1", arch), ("1.22-1", "s390x")], machine) == ["1.21-1"]
 
 
 def test_zypper_versions_come_from_the_search_table():
     assert packages.available_versions("zypper", "zypper", "crun", 5, Runner((0, ZYPPER, ""))) == \
         ["1.20-150500.1.1", "1.21-150500.3.1"]
+
+
+@pytest.mark.skipif(packages.os.uname()[4] != "x86_64", reason="the canned rows are x86_64 rows")
+def test_zypper_installed_row_source_packages_and_other_arches_are_not_offered():
+    table = ZYPPER.replace("Main", "(System Packages)") + (
+        "   | crun | srcpackage | 1.23-1.1        | noarch | Sources\n"
+        "   | crun | package | 1.22-1.1           | aarch64 | Ports\n")
+    assert packages.available_versions("zypper", "zypper", "crun", 5, Runner((0, table, ""))) == ["1.21-150500.3.1"]
 
 
 def test_zypper_nothing_found_is_no_versions():
@@ -106,7 +154,7 @@ def test_upgrade_is_not_needed_when_crun_is_fixed():
 
 def test_no_fixed_version_offered_changes_nothing(monkeypatch):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
-    runner = Runner((0, "", ""), (0, "      crun | 1.20-1 | file:/r ./ Packages\n", ""))
+    runner = Runner((0, "", ""), (0, NOTHING_FIXED_POLICY, ""))
     result = packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]), runner=runner)
     assert (result["changed"], result["upgrade_available"]) == (False, False)
     assert "none is 1.21 or newer" in result["reason"]
@@ -115,16 +163,16 @@ def test_no_fixed_version_offered_changes_nothing(monkeypatch):
 
 def test_check_mode_reports_the_target_without_installing(monkeypatch):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
-    runner = Runner((0, MADISON, ""))
+    runner = Runner((0, POLICY, ""))
     result = packages.upgrade(check_mode=True, crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]),
                               runner=runner)
     assert (result["changed"], result["target_version"]) == (True, "1.21-1")
-    assert [call[1] for call in runner.calls] == ["madison"]
+    assert [call[1] for call in runner.calls] == ["policy"]
 
 
 def test_upgrade_installs_and_verifies(monkeypatch):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
-    runner = Runner((0, "", ""), (0, MADISON, ""), (0, "", ""))
+    runner = Runner((0, "", ""), (0, POLICY, ""), (0, "", ""))
     result = packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")], [runtime("1.21", "1.21-1")]),
                               runner=runner)
     assert result["changed"] is True and result["runtimes"][0]["version"] == "1.21"
@@ -133,7 +181,7 @@ def test_upgrade_installs_and_verifies(monkeypatch):
 
 def test_upgrade_that_leaves_crun_affected_fails(monkeypatch):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
-    runner = Runner((0, "", ""), (0, MADISON, ""), (0, "", ""))
+    runner = Runner((0, "", ""), (0, POLICY, ""), (0, "", ""))
     with pytest.raises(packages.PackageError, match="still below 1.21"):
         packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")], [runtime("1.20", "1.20-1")]),
                          runner=runner)
@@ -149,16 +197,16 @@ def test_offered_asks_nothing_when_every_crun_is_fixed():
     assert (answer["checked"], answer["needed"], answer["fixed_offered"], runner.calls) == (True, {}, None, [])
 
 
-@pytest.mark.parametrize("madison, fixed_offered", [
-    (MADISON, "1.21-1"),
-    ("      crun | 1.20-1 | file:/r ./ Packages\n", None),
+@pytest.mark.parametrize("policy, fixed_offered", [
+    (POLICY, "1.21-1"),
+    (NOTHING_FIXED_POLICY, None),
 ])
-def test_offered_reads_the_cache_without_refreshing_it(monkeypatch, madison, fixed_offered):
+def test_offered_reads_the_cache_without_refreshing_it(monkeypatch, policy, fixed_offered):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
-    runner = Runner((0, madison, ""))
+    runner = Runner((0, policy, ""))
     answer = packages.offered([runtime("1.20", "1.20-1")], runner=runner)
     assert (answer["checked"], answer["needed"], answer["fixed_offered"]) == (True, {"crun": "1.20-1"}, fixed_offered)
-    assert runner.calls == [["/usr/bin/apt-cache", "madison", "crun"]]
+    assert runner.calls == [["/usr/bin/apt-cache", "policy", "crun"]]
 
 
 def test_offered_is_unchecked_when_the_package_manager_fails(monkeypatch):
