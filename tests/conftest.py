@@ -18,3 +18,21 @@ def link_collection():
 
 
 link_collection()
+
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def searchable_tmp():
+    """A temporary directory every user can search (pytest's own is root's, mode 0700): for trees a
+    scan reads as an unprivileged user, such as a rootless user's home."""
+    base = tempfile.mkdtemp(prefix="fleetfix-test-", dir="/tmp")
+    os.chmod(base, 0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

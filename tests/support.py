@@ -44,13 +44,27 @@ def krun_config(uid):
 class StorageTree:
     """One graphroot under an alternate filesystem root."""
 
-    def __init__(self, root, graphroot="/var/lib/containers/storage", driver="overlay"):
+    def __init__(self, root, graphroot="/var/lib/containers/storage", driver="overlay", owner=None):
         self.root = str(root)
         self.graphroot = graphroot
         self.driver = driver
+        self.owner = owner
         self.full = os.path.join(self.root, graphroot.lstrip("/"))
         self.containers = []
         os.makedirs(os.path.join(self.full, "overlay" if driver == "overlay" else "vfs/dir"), exist_ok=True)
+        self.chown()
+
+    def chown(self, top=None):
+        """Give the tree from ``top`` (default: the first directory below the root's /home, or the
+        graphroot) to ``owner``, as a rootless user's storage is theirs."""
+        if self.owner is None:
+            return
+        parts = self.graphroot.strip("/").split("/")
+        top = top or os.path.join(self.root, *(parts[:2] if parts[0] == "home" else parts))
+        for directory, _dirs, names in os.walk(top):
+            os.chown(directory, self.owner, self.owner)
+            for name in names:
+                os.chown(os.path.join(directory, name), self.owner, self.owner, follow_symlinks=False)
 
     def rootfs(self, layer):
         if self.driver == "overlay":
@@ -63,6 +77,7 @@ class StorageTree:
         os.makedirs(self.rootfs(layer), exist_ok=True)
         if write_json:
             self.write_containers_json()
+        self.chown()
         return self.rootfs(layer)
 
     def write_containers_json(self):
@@ -80,6 +95,7 @@ class StorageTree:
         with open(path, "w") as handle:
             handle.write(krun_config(uid))
         os.chmod(path, mode)
+        self.chown()
         return path
 
 

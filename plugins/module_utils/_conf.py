@@ -13,8 +13,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import glob
 import os
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 
 class ConfError(ValueError):
@@ -122,17 +123,17 @@ def parse(text):
             elif header.endswith("]"):
                 current = tables.setdefault(_split_key(header[1:-1]), {})
             else:
-                raise ConfError("malformed table header: %s" % header)
+                raise ConfError("malformed table header at line %d" % _line(text, pos))
             pos = end
             continue
         eq = text.find("=", pos)
         newline = text.find("\n", pos)
         if eq < 0 or (0 <= newline < eq):
-            raise ConfError("expected key = value near: %s" % text[pos:pos + 40].strip())
+            raise ConfError("expected key = value at line %d" % _line(text, pos))
         key = _split_key(text[pos:eq])
         pos = _skip_blank_inline(text, eq + 1)
         if pos >= len(text):
-            raise ConfError("missing value for key %s" % ".".join(key))
+            raise ConfError("missing value at line %d" % _line(text, pos))
         value, pos = _parse_value(text, pos)
         target = current
         for part in key[:-1]:
@@ -146,37 +147,50 @@ def _skip_blank_inline(text, pos):
     return pos
 
 
-def read(path):
-    """Parse one file; return (tables, error). A missing file is ``({}, None)``."""
+def _line(text, pos):
+    """Where a parse error is: a line number, never the text (the file may be someone else's secret)."""
+    return text.count("\n", 0, pos) + 1
+
+
+def read(root, path, owners=None):
+    """Parse one file under ``root``, read safely (hostfs.read_file); return (tables, error).
+
+    A missing file is ``({}, None)``. The error names the path and a reason, never content.
+    """
     try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8", "replace")
-    except (IOError, OSError) as exc:
-        if getattr(exc, "errno", None) == 2:
-            return {}, None
-        return {}, "%s: %s" % (path, exc.strerror or exc)
+        data = hostfs.read_file(root, path, hostfs.CONFIG_LIMIT, owners)
+    except OSError as exc:
+        return {}, "%s: %s" % (hostfs.display(path), hostfs.describe(exc))
+    if data is None:
+        return {}, None
     try:
-        return parse(text), None
+        return parse(data.decode("utf-8", "replace")), None
     except ConfError as exc:
-        return {}, "%s: %s" % (path, exc)
+        return {}, "%s: %s" % (hostfs.display(path), exc)
+    except RecursionError:
+        return {}, "%s: nested too deeply" % hostfs.display(path)
 
 
-def layered(root, main_files, dropin_dirs):
+def layered(root, main_files, dropin_dirs, owners=None):
     """Read a config with its drop-ins in the order the container tools apply them.
 
-    Returns (list of (path, tables), errors). Later entries override earlier ones.
+    The one reader of every TOML file this collection reads. Returns (list of (path, tables),
+    errors); later entries override earlier ones. Paths are host paths under ``root``.
     """
-    paths = [rooted(root, path) for path in main_files]
+    paths = list(main_files)
     for directory in dropin_dirs:
-        paths.extend(sorted(glob.glob(os.path.join(rooted(root, directory), "*.conf"))))
+        try:
+            names = hostfs.list_dir(root, directory, owners)
+        except OSError:
+            paths.append(directory)  # read() reports why it cannot be read
+            continue
+        paths.extend(os.path.join(directory, name) for name in names if name.endswith(".conf"))
     loaded, errors = [], []
     for path in paths:
-        if not os.path.isfile(path):
-            continue
-        tables, error = read(path)
+        tables, error = read(root, path, owners)
         if error:
             errors.append(error)
-        else:
+        elif tables:
             loaded.append((path, tables))
     return loaded, errors
 
@@ -197,6 +211,4 @@ def containers_conf_sources(root):
 
 def rooted(root, path):
     """Join an absolute host path onto an alternate filesystem root."""
-    if not root or root == "/":
-        return path
-    return os.path.join(root, path.lstrip("/"))
+    return hostfs.HostRoot.of(root).join(path)

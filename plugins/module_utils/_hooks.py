@@ -37,7 +37,7 @@ def _configured(root, files_, dropins, table, skip=None):
     found, source = None, None
     loaded, errors = conf.layered(root, files_, dropins)
     for path, tables in loaded:
-        if skip and path == conf.rooted(root, skip):
+        if skip and path == skip:
             continue
         value = tables.get(table, {}).get("hooks_dir")
         if isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -4,9 +4,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Find /.krun_config.json in container storage, and fix its mode without following symlinks.
 
-The rootfs is user-controlled: the file may be a symlink planted to reach a host file
-(CVE-2025-24965). Nothing here follows one. The scan looks at one path per layer, so its cost
-grows with the number of layers, never with the size of any container's filesystem.
+Container storage belongs to someone else: the rootfs to the image's author, a rootless user's
+whole tree to that user. The rules of docs/security.md hold here, through _hostfs: every path is
+walked without following a symlink in any component, a component owned by neither root nor the
+storage's owner is refused, the file itself is looked at through an O_PATH handle (a device or
+FIFO under the name is never opened), and only a regular, single-link file owned by the
+storage's owner has its mode changed. A rootless user's configuration and storage are read and
+changed by a child running as that user. The scan costs one lstat per layer that has no config
+file, so it grows with the number of layers, never with the size of any container's filesystem.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,12 +19,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import json
+import grp
 import os
 import stat
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import resolve
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 CONFIG_NAME = ".krun_config.json"
 DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
@@ -29,27 +34,24 @@ STORAGE_CONF_DROPINS = ("/usr/share/containers/storage.conf.d", "/etc/containers
 # driver -> (directory of layers under the graphroot, path of a layer's rootfs inside its directory)
 LAYER_LAYOUTS = (("overlay", "overlay", "diff"), ("vfs", "vfs/dir", ""))
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_CONTAINERS_JSON_BYTES = 64 * 1024 * 1024
 
 OK = "ok"
 UNREADABLE = "unreadable_by_user"
 SUSPICIOUS = "suspicious"
 STATUSES = (OK, UNREADABLE, SUSPICIOUS)
 
-# O_NONBLOCK: a FIFO planted under the name must not hang the scan.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+display = hostfs.display
 
 
-def display(path):
-    """A path that survives JSON: undecodable bytes shown as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def _merged_table(root, table, files, dropins):
+def _merged_table(root, table, files, dropins, owners=None):
     """One table of a layered config, later files overriding earlier keys; plus parse errors."""
     merged = {}
-    loaded, errors = conf.layered(root, files, dropins)
+    loaded, errors = conf.layered(root, files, dropins, owners)
     for _path, tables in loaded:
-        merged.update(tables.get(table, {}))
+        section = tables.get(table, {})
+        if isinstance(section, dict):
+            merged.update(section)
     return merged, errors
 
 
@@ -67,226 +69,283 @@ def _expand_home(path, home, user, uid):
 
 
 def _users(root):
+    """(name, uid, gid, home) of every non-root account with a home, from the root's /etc/passwd."""
     try:
-        with open(conf.rooted(root, "/etc/passwd"), "rb") as handle:
-            lines = handle.read().decode("utf-8", "surrogateescape").splitlines()
-    except (IOError, OSError):
+        data = hostfs.read_file(root, "/etc/passwd", hostfs.CONFIG_LIMIT * 16, owners=(hostfs.ROOT_UID,))
+    except OSError:
         return []
     users = []
-    for line in lines:
+    for line in (data or b"").decode("utf-8", "surrogateescape").splitlines():
         fields = line.split(":")
-        if len(fields) < 7 or not fields[2].isdigit():
+        if len(fields) < 7 or not fields[2].isdigit() or not fields[3].isdigit():
             continue
-        name, uid, home = fields[0], int(fields[2]), fields[5]
-        if uid != 0 and home.startswith("/") and home != "/":
-            users.append((name, uid, home))
+        name, uid, gid, home = fields[0], int(fields[2]), int(fields[3]), fields[5].rstrip("/")
+        if uid != 0 and home.startswith("/") and home:
+            users.append((name, uid, gid, home))
     return users
 
 
+def _groups(root, name, gid):
+    if not hostfs.HostRoot.of(root).is_host:
+        return [gid]
+    try:
+        return os.getgrouplist(name, gid)
+    except (KeyError, OSError):
+        return [gid] + [g.gr_gid for g in grp.getgrall() if name in g.gr_mem]
+
+
+def _entry(path, owner, source):
+    return {"path": path, "owner": owner, "source": source, "containers": 0}
+
+
 def storage_roots(root, extra_roots=()):
-    """The container storage graphroots to scan; returns (list of dicts, config errors)."""
-    found, errors = [], []
+    """The graphroots root's own tools use, and the extra ones asked for; (list of dicts, config errors).
 
-    def add(path, owner, source):
-        if path and os.path.isdir(conf.rooted(root, path)):
-            found.append({"path": path, "owner": owner, "source": source, "containers": 0})
-
+    Rootless users' graphroots come from their own storage.conf, read as each user by scan().
+    """
     override = os.environ.get("CONTAINERS_STORAGE_CONF")
-    if override and (not root or root == "/"):
+    if override and hostfs.HostRoot.of(root).is_host:
         sources = ((override,), ())  # podman reads only this file then
     else:
         sources = (STORAGE_CONF, STORAGE_CONF_DROPINS)
-    storage_conf, errs = _merged_table(root, ("storage",), *sources)
-    errors.extend(errs)
+    storage_conf, errors = _merged_table(root, ("storage",), *sources)
     graphroot = _text(storage_conf, "graphroot")
-    add(graphroot or DEFAULT_GRAPHROOT, "root", "storage.conf" if graphroot else "default")
+    found = [_entry(graphroot or DEFAULT_GRAPHROOT, "root", "storage.conf" if graphroot else "default")]
     crio_conf, errs = _merged_table(root, ("crio",), conf.CRIO_CONF, conf.CRIO_CONF_DROPINS)
     errors.extend(errs)
-    add(_text(crio_conf, "root"), "root", "crio.conf")
-    for user, uid, home in _users(root):
-        home = home.rstrip("/")
-        own_conf, errs = _merged_table(root, ("storage",), (home + "/.config/containers/storage.conf",), ())
-        errors.extend(errs)
-        chosen = _text(own_conf, "graphroot") or _text(storage_conf, "rootless_storage_path") \
-            or home + "/" + ROOTLESS_GRAPHROOT
-        add(_expand_home(chosen, home, user, uid), user, "rootless")
-    for path in extra_roots:
-        add(path, None, "storage_roots")
-    unique, seen = [], set()
-    for entry in found:
-        key = resolve(root, entry["path"])
-        if key not in seen:
-            seen.add(key)
-            unique.append(entry)
-    return unique, errors
+    if _text(crio_conf, "root"):
+        found.append(_entry(crio_conf["root"], "root", "crio.conf"))
+    found.extend(_entry(path, None, "storage_roots") for path in extra_roots)
+    return found, errors, _text(storage_conf, "rootless_storage_path")
 
 
-def _containers_by_layer(graphroot_full, driver, errors):
-    path = os.path.join(graphroot_full, "%s-containers" % driver, "containers.json")
+def _read_process_uid(data):
     try:
-        with open(path, "rb") as handle:
-            records = json.loads(handle.read().decode("utf-8", "replace"))
-    except (IOError, OSError) as exc:
+        config = hostfs.load_json(data, "")
+        uid = config["process"]["user"]["uid"]
+    except (OSError, KeyError, TypeError):
+        return None
+    return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
+
+
+def _refusal(st, owners):
+    """Why a regular file may not be read or changed here, or None."""
+    if st.st_nlink != 1:
+        return "has %d hard links: not read or changed" % st.st_nlink
+    if st.st_uid not in owners:
+        return "owned by uid %d, not by the storage's owner: not read or changed" % st.st_uid
+    return None
+
+
+def inspect_at(layer_fd, full, owners, fix=False, mode=0o444, check_mode=False):
+    """Describe (and with ``fix`` mend) the .krun_config.json in one layer directory; None if there is none."""
+    try:
+        handle, st = hostfs.open_handle(layer_fd, CONFIG_NAME)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+    try:
+        record = {"kind": "other", "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
+                  "process_uid": None, "status": SUSPICIOUS, "changed": False}
+        if stat.S_ISLNK(st.st_mode):
+            record["kind"] = "symlink"
+            record["target"] = display(os.readlink(CONFIG_NAME, dir_fd=layer_fd))
+            return record
+        if not stat.S_ISREG(st.st_mode):
+            return record  # a device, FIFO, socket or directory: never opened
+        record["kind"] = "file"
+        record["status"] = OK if st.st_mode & stat.S_IROTH else UNREADABLE
+        refusal = _refusal(st, owners)
+        if refusal:
+            record["error"] = refusal
+            return record
+        try:
+            record["process_uid"] = _read_process_uid(hostfs.read_handle(handle, st, MAX_CONFIG_BYTES, full))
+        except OSError:
+            pass  # too big or changed: the uid stays unknown; the mode says what matters
+        if fix and record["status"] == UNREADABLE:
+            if not check_mode:
+                hostfs.chmod_handle(handle, mode)
+            record.update({"changed": True, "mode_before": record["mode"], "mode": "%04o" % mode, "status": OK})
+        return record
+    finally:
+        os.close(handle)
+
+
+def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
+    full = os.path.join(graphroot, "%s-containers" % driver, "containers.json")
+    try:
+        dir_fd = hostfs.open_below(graphroot_fd, "%s-containers" % driver, owners, graphroot)
+    except OSError as exc:
         if exc.errno != errno.ENOENT:
-            errors.append({"path": display(path), "error": exc.strerror or str(exc)})
+            errors.append({"path": display(full), "error": hostfs.describe(exc)})
         return {}, 0
-    except ValueError as exc:
-        errors.append({"path": display(path), "error": "malformed containers.json: %s" % exc})
+    try:
+        handle, st = hostfs.open_handle(dir_fd, "containers.json")
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            errors.append({"path": display(full), "error": hostfs.describe(exc)})
         return {}, 0
+    finally:
+        os.close(dir_fd)
+    try:
+        if stat.S_ISLNK(st.st_mode):
+            raise hostfs.UnsafePath(full, "a symlink: refused")
+        records = hostfs.load_json(hostfs.read_handle(handle, st, MAX_CONTAINERS_JSON_BYTES, full), full)
+    except OSError as exc:
+        errors.append({"path": display(full), "error": "containers.json: %s" % hostfs.describe(exc)})
+        return {}, 0
+    finally:
+        os.close(handle)
     if not isinstance(records, list):
-        errors.append({"path": display(path), "error": "malformed containers.json: not a list"})
+        errors.append({"path": display(full), "error": "malformed containers.json: not a list"})
         return {}, 0
     by_layer = {}
     for record in records:
         if isinstance(record, dict) and isinstance(record.get("layer"), str):
             names = record.get("names") if isinstance(record.get("names"), list) else []
-            by_layer[record["layer"]] = (record.get("id"), names[0] if names else None)
+            cid = record.get("id") if isinstance(record.get("id"), str) else None
+            name = names[0] if names and isinstance(names[0], str) else None
+            by_layer[record["layer"]] = (cid and display(cid), name and display(name))
     return by_layer, len(records)
 
 
-def _read_process_uid(fd, size):
-    if size > MAX_CONFIG_BYTES:
-        return None
-    chunks = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
+def scan_graphroot(root, entry, owners, fix=False, mode=0o444, check_mode=False):
+    """(records, errors, identity) of one graphroot; identity is None when it does not exist."""
+    root = hostfs.HostRoot.of(root)
+    records, errors = [], []
     try:
-        config = json.loads(b"".join(chunks).decode("utf-8"))
-        uid = config["process"]["user"]["uid"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return uid if isinstance(uid, int) and not isinstance(uid, bool) else None
-
-
-def inspect_file(path):
-    """Describe one .krun_config.json without following it; None when there is none."""
-    try:
-        st = os.lstat(path)
+        graphroot_fd = hostfs.open_dir(root, entry["path"], owners)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise
-    record = {"kind": "other", "mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
-              "process_uid": None, "status": SUSPICIOUS}
-    if stat.S_ISLNK(st.st_mode):
-        record["kind"] = "symlink"
-        record["target"] = display(os.readlink(path))
-        return record
-    if not stat.S_ISREG(st.st_mode):
-        return record
-    record["kind"] = "file"
-    record["status"] = OK if st.st_mode & stat.S_IROTH else UNREADABLE
-    fd = _open_regular(path, st)
-    if fd is None:
-        record["kind"], record["status"] = "other", SUSPICIOUS  # swapped between lstat and open
-        return record
+        if exc.errno != errno.ENOENT:
+            errors.append({"path": display(entry["path"]), "error": hostfs.describe(exc)})
+        return records, errors, None
     try:
-        record["process_uid"] = _read_process_uid(fd, st.st_size)
-    finally:
-        os.close(fd)
-    return record
-
-
-def _open_regular(path, expected=None):
-    """Open path for reading only if it is a regular file and not a symlink; else None."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENOENT):
-            return None
-        raise
-    st = os.fstat(fd)
-    swapped = expected is not None and (st.st_ino, st.st_dev) != (expected.st_ino, expected.st_dev)
-    if swapped or not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        return None
-    return fd
-
-
-def fix_mode(path, mode, check_mode=False):
-    """Make a regular file readable by others by setting ``mode``, through an O_NOFOLLOW descriptor.
-
-    Returns the mode before the change, or None when nothing was (or would be) changed: the file
-    is gone, not a regular file, a symlink, or already readable by others.
-    """
-    fd = _open_regular(path)
-    if fd is None:
-        return None
-    try:
-        before = stat.S_IMODE(os.fstat(fd).st_mode)
-        if before & stat.S_IROTH:
-            return None
-        if not check_mode:
-            os.fchmod(fd, mode)
-        return before
-    finally:
-        os.close(fd)
-
-
-def scan_storage_root(root, entry, errors):
-    """Yield a record for every .krun_config.json at the top of a layer of one graphroot."""
-    graphroot_full = conf.rooted(root, entry["path"])
-    for driver, layers_dir, rootfs_subdir in LAYER_LAYOUTS:
-        layers_full = os.path.join(graphroot_full, layers_dir)
-        if not os.path.isdir(layers_full):
-            continue
-        containers, count = _containers_by_layer(graphroot_full, driver, errors)
-        entry["containers"] = entry.get("containers", 0) + count
-        try:
-            layer_entries = list(os.scandir(layers_full))
-        except OSError as exc:
-            errors.append({"path": display(layers_full), "error": exc.strerror or str(exc)})
-            continue
-        for layer in layer_entries:
-            path = os.path.join(layer.path, rootfs_subdir, CONFIG_NAME) if rootfs_subdir else \
-                os.path.join(layer.path, CONFIG_NAME)
+        st = os.fstat(graphroot_fd)
+        identity = [st.st_dev, st.st_ino]
+        for driver, layers_dir, rootfs_subdir in LAYER_LAYOUTS:
             try:
-                record = inspect_file(path)
+                layers_fd = hostfs.open_below(graphroot_fd, layers_dir, owners, entry["path"])
             except OSError as exc:
-                errors.append({"path": display(path), "error": exc.strerror or str(exc)})
+                if exc.errno != errno.ENOENT:
+                    errors.append({"path": display(os.path.join(entry["path"], layers_dir)),
+                                   "error": hostfs.describe(exc)})
                 continue
-            if record is None:
-                continue
-            container_id, container_name = containers.get(layer.name, (None, None))
-            record.update({
-                "path": display(_unrooted(root, path)),
-                "storage_root": display(entry["path"]),
-                "storage_owner": entry["owner"],
-                "driver": driver,
-                "layer": display(layer.name),
-                "container_id": container_id,
-                "container_name": container_name,
-                "changed": False,
-            })
-            yield record, path
+            try:
+                containers, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners, errors)
+                entry["containers"] = entry.get("containers", 0) + count
+                for layer in sorted(os.listdir(layers_fd)):
+                    relative = os.path.join(layer, rootfs_subdir, CONFIG_NAME) if rootfs_subdir else \
+                        os.path.join(layer, CONFIG_NAME)
+                    host_path = os.path.join(entry["path"], layers_dir, relative)
+                    # The common case, no file: one lstat. Only a name that exists is walked safely.
+                    if hostfs.lstat_at(layers_fd, relative) is None:
+                        continue
+                    try:
+                        record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
+                                                fix, mode, check_mode)
+                    except OSError as exc:
+                        errors.append({"path": display(host_path), "error": hostfs.describe(exc)})
+                        continue
+                    if record is None:
+                        continue
+                    container_id, container_name = containers.get(layer, (None, None))
+                    record.update({
+                        "path": display(host_path),
+                        "storage_root": display(entry["path"]),
+                        "storage_owner": entry["owner"],
+                        "driver": driver,
+                        "layer": display(layer),
+                        "container_id": container_id,
+                        "container_name": container_name,
+                    })
+                    records.append(record)
+            finally:
+                os.close(layers_fd)
+    finally:
+        os.close(graphroot_fd)
+    return records, errors, identity
 
 
-def _unrooted(root, path):
-    if not root or root == "/":
-        return path
-    return "/" + os.path.relpath(path, root)
+def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, fix, mode, check_mode):
+    layer_fd = hostfs.open_below(layers_fd, os.path.join(layer, rootfs_subdir), owners, full)
+    try:
+        return inspect_at(layer_fd, full, owners, fix, mode, check_mode)
+    finally:
+        os.close(layer_fd)
 
 
-def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False):
+def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode):
+    """One rootless user's storage, run as that user. Without ``graphroot``, the user's own
+    storage.conf (then the system's rootless_storage_path, then the default) decides it."""
+    root = hostfs.HostRoot(root_path)
+    owners = (hostfs.ROOT_UID, uid)
+    conf_errors, source = [], "storage_roots"
+    if not graphroot:
+        own_conf, conf_errors = _merged_table(root, ("storage",), (home + "/.config/containers/storage.conf",), (),
+                                              owners)
+        chosen = _text(own_conf, "graphroot") or rootless_storage_path or home + "/" + ROOTLESS_GRAPHROOT
+        graphroot, source = _expand_home(chosen, home, name, uid), "rootless"
+    entry = _entry(graphroot, name, source)
+    records, errors, identity = scan_graphroot(root, entry, owners, fix, mode, check_mode)
+    return {"entry": entry, "files": records, "errors": [{"path": None, "error": e} for e in conf_errors] + errors,
+            "identity": identity}
+
+
+def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user):
+    name, uid, gid, home = user
+    args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
+    if os.geteuid() != 0:  # no privilege to drop: the kernel already judges every access as ours
+        return scan_user(*args)
+    try:
+        return as_user(uid, gid, _groups(root, name, gid), scan_user, args)
+    except hostfs.ChildFailed as exc:
+        return {"entry": None, "files": [], "identity": None,
+                "errors": [{"path": display(graphroot or home),
+                            "error": "scanning the storage of %s as that user failed: %s" % (display(name), exc)}]}
+
+
+def _owner_of(root, path, users):
+    """The user owning an extra storage root, (name, uid, gid, home), or None when root owns it."""
+    try:
+        st = os.lstat(root.join(path))
+    except OSError:
+        return None
+    if st.st_uid == 0:
+        return None
+    for user in users:
+        if user[1] == st.st_uid:
+            return user
+    return ("uid %d" % st.st_uid, st.st_uid, st.st_gid, "/")
+
+
+def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_user=hostfs.run_as_user):
     """Scan all storage; with ``fix`` set ``mode`` on every regular file others cannot read."""
-    roots, config_errors = storage_roots(root, extra_roots)
+    root = hostfs.HostRoot.of(root)
+    system, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
     errors = [{"path": None, "error": e} for e in config_errors]
-    files = []
-    for entry in roots:
-        for record, full_path in scan_storage_root(root, entry, errors):
-            if fix and record["status"] == UNREADABLE:
-                try:
-                    before = fix_mode(full_path, mode, check_mode)
-                except OSError as exc:
-                    record["error"] = "could not fix mode: %s" % (exc.strerror or exc)
-                    before = None
-                if before is not None:
-                    record.update({"changed": True, "mode_before": "%04o" % before, "mode": "%04o" % mode,
-                                   "status": OK})
-            files.append(record)
+    users = _users(root)
+    roots, files, seen = [], [], set()
+
+    def take(entry, result_files, result_errors, identity):
+        errors.extend(result_errors)
+        if identity is None or tuple(identity) in seen:
+            return
+        seen.add(tuple(identity))
+        roots.append(entry)
+        files.extend(result_files)
+
+    for entry in system:
+        owner = _owner_of(root, entry["path"], users) if entry["source"] == "storage_roots" else None
+        if owner is None:
+            take(entry, *scan_graphroot(root, entry, (hostfs.ROOT_UID,), fix, mode, check_mode))
+        else:
+            result = _scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user)
+            take(result["entry"], result["files"], result["errors"], result["identity"])
+    for user in users:
+        result = _scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user)
+        take(result["entry"], result["files"], result["errors"], result["identity"])
     counts = dict((status, sum(1 for f in files if f["status"] == status)) for status in STATUSES)
     counts["total"] = len(files)
     counts["changed"] = sum(1 for f in files if f["changed"])

@@ -61,24 +61,30 @@ def test_image_layer_file_has_no_container(tmp_path):
     assert (record["layer"], record["container_id"]) == ("image-layer", None)
 
 
-def test_rootless_storage_of_each_user_is_found(tmp_path):
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"
-                                         "nohome:x:1001:1001::/nonexistent:/bin/sh\n")
-    StorageTree(tmp_path, "/home/alice/.local/share/containers/storage").add_krun_config("a1", 0o700, uid=0)
-    result = storage.scan(str(tmp_path))
+def passwd(root, text):
+    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    with open(os.path.join(root, "etc", "passwd"), "w") as handle:
+        handle.write(text)
+
+
+def test_rootless_storage_of_each_user_is_found(searchable_tmp):
+    passwd(searchable_tmp, "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"
+           "nohome:x:1001:1001::/nonexistent:/bin/sh\n")
+    StorageTree(searchable_tmp, "/home/alice/.local/share/containers/storage", owner=1000) \
+        .add_krun_config("a1", 0o700, uid=0)
+    result = storage.scan(searchable_tmp)
     assert [(r["owner"], r["source"]) for r in result["storage_roots"]] == [("alice", "rootless")]
     assert result["files"][0]["storage_owner"] == "alice"
 
 
-def test_users_own_storage_conf_graphroot_is_honoured(tmp_path):
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text("bob:x:1000:1000::/home/bob:/bin/sh\n")
-    conf = tmp_path / "home/bob/.config/containers/storage.conf"
-    conf.parent.mkdir(parents=True)
-    conf.write_text('[storage]\ndriver = "overlay"\ngraphroot = "$HOME/containers"\n')
-    StorageTree(tmp_path, "/home/bob/containers").add_krun_config("b1", 0o700)
-    assert [f["storage_root"] for f in storage.scan(str(tmp_path))["files"]] == ["/home/bob/containers"]
+def test_users_own_storage_conf_graphroot_is_honoured(searchable_tmp):
+    passwd(searchable_tmp, "bob:x:1000:1000::/home/bob:/bin/sh\n")
+    conf = os.path.join(searchable_tmp, "home/bob/.config/containers/storage.conf")
+    os.makedirs(os.path.dirname(conf))
+    with open(conf, "w") as handle:
+        handle.write('[storage]\ndriver = "overlay"\ngraphroot = "$HOME/containers"\n')
+    StorageTree(searchable_tmp, "/home/bob/containers", owner=1000).add_krun_config("b1", 0o700)
+    assert [f["storage_root"] for f in storage.scan(searchable_tmp)["files"]] == ["/home/bob/containers"]
 
 
 def test_graphroot_from_storage_conf_replaces_the_default(tmp_path):
@@ -167,12 +173,17 @@ def test_custom_mode_is_applied(tmp_path):
     assert mode_of(path) == 0o644
 
 
-def test_fix_mode_refuses_a_symlink_even_if_called_directly(tmp_path):
+def test_fixing_a_layer_refuses_a_symlink_even_if_called_directly(tmp_path):
     target = tmp_path / "target"
     target.write_text("x")
     os.chmod(str(target), 0o600)
-    os.symlink(str(target), str(tmp_path / "link"))
-    assert storage.fix_mode(str(tmp_path / "link"), 0o444) is None
+    os.symlink(str(target), str(tmp_path / CONFIG_NAME))
+    fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        record = storage.inspect_at(fd, str(tmp_path / CONFIG_NAME), (0,), fix=True)
+    finally:
+        os.close(fd)
+    assert (record["kind"], record["changed"]) == ("symlink", False)
     assert mode_of(str(target)) == 0o600
 
 
@@ -184,7 +195,7 @@ def test_malformed_containers_json_is_reported_and_files_are_still_found(tmp_pat
     result = storage.scan(str(tmp_path))
     assert result["files"][0]["status"] == "unreadable_by_user"
     assert result["files"][0]["container_id"] is None
-    assert "malformed containers.json" in result["errors"][0]["error"]
+    assert result["errors"][0]["error"] == "containers.json: malformed JSON"
 
 
 def test_unreadable_config_content_leaves_process_uid_unknown(tmp_path):
@@ -232,7 +243,7 @@ def test_unreadable_layer_directory_is_reported_and_other_storage_is_still_scann
                              capture_output=True, text=True, cwd="/").stdout
         result = json.loads(out)
         assert [f["container_id"] for f in result["files"]] == ["r1"]
-        assert result["errors"] == [{"path": "%s/srv/locked/overlay" % base, "error": "Permission denied"}]
+        assert result["errors"] == [{"path": "/srv/locked/overlay", "error": "Permission denied"}]
     finally:
         subprocess.run(["rm", "-rf", base], check=True)
 

@@ -1,0 +1,326 @@
+# -*- coding: utf-8 -*-
+# Copyright: fleetfix.crun contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Host access: the filesystem root, safe path walking, bounded reads, and doing a user's work as that user.
+
+Everything under a user's home and in a container rootfs belongs to someone else, and this code
+runs as root. The rules (docs/security.md):
+
+- A path is walked one component at a time from a directory descriptor with O_NOFOLLOW, so no
+  symlink is followed in any component; a component owned by neither root nor the owner of the
+  tree being walked is refused (systemd-tmpfiles' "unsafe path transition").
+- The last component is opened with O_PATH (no open of a device, FIFO or socket ever happens),
+  fstat'ed, and only a regular file is read (bounded) or has its mode changed, through that same
+  handle (/proc/self/fd/N names exactly the inode that was checked).
+- A rootless user's configuration and storage are read and changed by a forked child running
+  with that user's uid, gid and groups and a clean environment: the kernel then decides what may
+  be read or changed, exactly as it would for the user.
+- Errors name the path (escaped) and a reason; never the content of what was read.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import json
+import os
+import select
+import signal
+import stat
+import time
+
+CONFIG_LIMIT = 1024 * 1024
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+_PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | _CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC
+ROOT_UID = 0
+
+
+class UnsafePath(OSError):
+    """A path that is refused: a symlink in a component, an untrusted owner, not a regular file, too big."""
+
+    def __init__(self, path, reason, error=errno.EPERM):
+        OSError.__init__(self, error, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self):
+        return "%s: %s" % (display(self.path), self.reason)
+
+
+def display(path):
+    """A path (or readlink target) that survives JSON and a terminal: undecodable bytes and
+    control characters shown as escapes, at most 512 characters."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 512 else text[:509] + "..."
+
+
+def describe(exc):
+    """The reason of an OSError without any content: its strerror, or the refusal's reason."""
+    if isinstance(exc, UnsafePath):
+        return exc.reason
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
+
+
+class HostRoot:
+    """The filesystem root the host's files are read under: ``/``, or a mounted image or snapshot."""
+
+    def __init__(self, path="/"):
+        self.path = os.path.abspath(path or "/")
+
+    @classmethod
+    def of(cls, root):
+        return root if isinstance(root, HostRoot) else cls(root)
+
+    @property
+    def is_host(self):
+        return self.path == "/"
+
+    def join(self, path):
+        """The real path of an absolute host path under this root."""
+        return path if self.is_host else os.path.join(self.path, path.lstrip("/"))
+
+    def unjoin(self, full):
+        """The host path of a real path under this root."""
+        return full if self.is_host else "/" + os.path.relpath(full, self.path)
+
+    def __repr__(self):
+        return "HostRoot(%r)" % self.path
+
+
+def _components(path):
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def _check_owner(full, st, owners):
+    if owners is not None and st.st_uid not in owners:
+        raise UnsafePath(full, "unsafe path: owned by uid %d, not by root or the owner of this tree" % st.st_uid)
+
+
+def open_dir(root, path, owners=None):
+    """A directory descriptor for host ``path`` under ``root``, walked without following symlinks.
+
+    ``owners``: the uids a directory on the way may belong to (None: any). Raises OSError
+    (UnsafePath for a refusal; ENOENT when a component is missing).
+    """
+    root = HostRoot.of(root)
+    fd = os.open(root.path, _DIR_FLAGS)
+    try:
+        return open_below(fd, path, owners, root.path)
+    finally:
+        os.close(fd)
+
+
+def open_below(dir_fd, path, owners=None, base=""):
+    """A new directory descriptor for relative ``path`` below ``dir_fd``, one O_NOFOLLOW step at a
+    time, each directory owned by one of ``owners``; ``base`` names dir_fd in errors."""
+    fd = os.dup(dir_fd)
+    walked = base
+    try:
+        for name in _components(path):
+            walked = os.path.join(walked, name)
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePath(walked, "not a directory, or a symlink: refused", exc.errno)
+                raise
+            os.close(fd)
+            fd = child
+            _check_owner(walked, os.fstat(fd), owners)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def lstat_at(dir_fd, name):
+    """lstat of ``name`` in a directory descriptor, or None when it does not exist."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def open_handle(dir_fd, name):
+    """(O_PATH descriptor, its stat) of ``name`` itself, a symlink included; nothing is opened for I/O."""
+    fd = os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
+    try:
+        return fd, os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_handle(handle, st, limit, full):
+    """The bytes of the regular file behind an O_PATH handle, at most ``limit`` of them."""
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePath(full, "not a regular file: refused")
+    if st.st_size > limit:
+        raise UnsafePath(full, "larger than %d bytes: refused" % limit, errno.EFBIG)
+    fd = os.open("/proc/self/fd/%d" % handle, _READ_FLAGS)
+    try:
+        again = os.fstat(fd)
+        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+            raise UnsafePath(full, "changed while it was read: refused")
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(65536, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise UnsafePath(full, "larger than %d bytes: refused" % limit, errno.EFBIG)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_file(root, path, limit=CONFIG_LIMIT, owners=None):
+    """The bytes of regular file ``path`` under ``root``; None when it does not exist.
+
+    No symlink is followed in any component; a FIFO, device or socket under the name is refused
+    without being opened; more than ``limit`` bytes is refused.
+    """
+    root = HostRoot.of(root)
+    parent, name = os.path.split(path.rstrip("/"))
+    full = root.join(path)
+    try:
+        dir_fd = open_dir(root, parent, owners)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    try:
+        try:
+            handle, st = open_handle(dir_fd, name)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise
+        try:
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafePath(full, "a symlink: refused")
+            _check_owner(full, st, owners)
+            return read_handle(handle, st, limit, full)
+        finally:
+            os.close(handle)
+    finally:
+        os.close(dir_fd)
+
+
+def list_dir(root, path, owners=None):
+    """Names in directory ``path`` under ``root`` (walked safely); [] when it does not exist."""
+    try:
+        fd = open_dir(root, path, owners)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []
+        raise
+    try:
+        return sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+
+
+def chmod_handle(handle, mode):
+    """Change the mode of exactly the inode behind an O_PATH handle (fchmod refuses O_PATH)."""
+    os.chmod("/proc/self/fd/%d" % handle, mode)
+
+
+def load_json(data, full):
+    """Parse JSON bytes from someone else's file; malformed, too deep or too big is one UnsafePath."""
+    try:
+        return json.loads(data.decode("utf-8", "replace"))
+    except ValueError:
+        raise UnsafePath(full, "malformed JSON", errno.EINVAL)
+    except RecursionError:
+        raise UnsafePath(full, "JSON nested too deeply", errno.EINVAL)
+    except MemoryError:
+        raise UnsafePath(full, "JSON too large to parse", errno.ENOMEM)
+
+
+# A user's whole result must fit in this much JSON; a child that takes longer than the timeout is killed.
+RESULT_LIMIT = 256 * 1024 * 1024
+
+
+class ChildFailed(Exception):
+    pass
+
+
+def run_as_user(uid, gid, groups, func, args=(), timeout=600):
+    """``func(*args)`` in a forked child with the user's uid, gid and groups; its JSON-able result.
+
+    The child starts with an empty environment, umask 077 and cwd ``/``; it cannot be ptraced by
+    the user (a credential change from root makes it non-dumpable). Raises ChildFailed with a
+    reason when the child fails, dies or runs out of time.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's exit status and pipe are checked by the parent
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups(list(groups))
+            os.setgid(gid)
+            os.setuid(uid)
+            os.environ.clear()
+            os.environ.update({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"})
+            os.umask(0o077)
+            os.chdir("/")
+            payload = {"result": func(*args)}
+            status = 0
+        except BaseException as exc:  # the parent reports it; nothing may escape the child
+            payload = {"error": "%s: %s" % (exc.__class__.__name__, describe(exc) if isinstance(exc, OSError)
+                                            else exc)}
+        try:
+            data = json.dumps(payload).encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_end, view):]
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    chunks, total, deadline = [], 0, time.time() + timeout
+    try:
+        while True:
+            left = deadline - time.time()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                raise ChildFailed("gave up after %ds" % timeout)
+            chunk = os.read(read_end, 1024 * 1024)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > RESULT_LIMIT:
+                os.kill(pid, signal.SIGKILL)
+                raise ChildFailed("result larger than %d bytes" % RESULT_LIMIT)
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        _reap(pid)
+    try:
+        payload = json.loads(b"".join(chunks).decode("utf-8"))
+    except ValueError:
+        raise ChildFailed("ended without a result")
+    if "error" in payload:
+        raise ChildFailed(payload["error"])
+    return payload["result"]
+
+
+def _reap(pid):
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                return

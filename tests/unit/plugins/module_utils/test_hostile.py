@@ -1,0 +1,288 @@
+"""The adversarial corpus: what a local user or an image author can plant, against the root-run scan.
+
+Each test is one attack from docs/security.md, on a constructed tree. The scan runs as root
+(these tests need root, as the collection does); a rootless user's tree is owned by that user,
+so the scan reads it as that user, as on a real host.
+"""
+
+import json
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
+from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
+from support import CONFIG_NAME, StorageTree
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the collection runs as root; so does its attacker corpus")
+
+SECRET = "root:$y$j9T$SECRETSECRETSECRET:19000:0:99999:7:::"
+USER = 1000
+HOME = "/home/mallory"
+ROOTLESS = HOME + "/.local/share/containers/storage"
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def write(path, text, mode=0o644, owner=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+    if owner is not None:
+        os.chown(path, owner, owner)
+    return path
+
+
+@pytest.fixture
+def host(searchable_tmp):
+    """A root with one rootless user (mallory, uid 1000, owning her home) and a root-only secret."""
+    write(os.path.join(searchable_tmp, "etc/passwd"),
+          "root:x:0:0::/root:/bin/sh\nmallory:x:%d:%d::%s:/bin/sh\n" % (USER, USER, HOME))
+    secret = write(os.path.join(searchable_tmp, "etc/shadow"), SECRET + "\n", mode=0o600)
+    os.makedirs(os.path.join(searchable_tmp, HOME.lstrip("/"), ".config/containers"))
+    StorageTree(searchable_tmp, ROOTLESS, owner=USER)
+    return {"root": searchable_tmp, "secret": secret, "home": os.path.join(searchable_tmp, HOME.lstrip("/"))}
+
+
+def assert_no_secret(result):
+    text = json.dumps(result)
+    assert "SECRET" not in text and "j9T" not in text, text
+
+
+# --- confidentiality -----------------------------------------------------------------------------
+
+def test_a_users_storage_conf_symlinked_to_shadow_leaks_nothing(host):
+    os.symlink(host["secret"], os.path.join(host["home"], ".config/containers/storage.conf"))
+    os.lchown(os.path.join(host["home"], ".config/containers/storage.conf"), USER, USER)
+    result = storage.scan(host["root"])
+    assert_no_secret(result)
+    assert any("storage.conf" in e["error"] for e in result["errors"]), result["errors"]
+
+
+def test_a_users_storage_conf_hard_linked_to_shadow_leaks_nothing(host):
+    os.link(host["secret"], os.path.join(host["home"], ".config/containers/storage.conf"))
+    result = storage.scan(host["root"])
+    assert_no_secret(result)
+    assert any("storage.conf" in e["error"] for e in result["errors"]), result["errors"]
+
+
+def test_a_parse_error_names_the_line_and_never_quotes_the_file(tmp_path):
+    path = write(str(tmp_path / "storage.conf"), "[storage]\n" + SECRET + "\n")
+    tables, error = conf.read("/", path)
+    assert tables == {} and error == "%s: expected key = value at line 2" % path
+
+
+def test_a_containers_json_readable_only_by_root_is_not_read_for_the_user(host):
+    tree = StorageTree(host["root"], ROOTLESS, owner=USER)
+    tree.add_krun_config("c1", 0o700, uid=USER)
+    containers = os.path.join(tree.full, "overlay-containers", "containers.json")
+    os.unlink(containers)
+    os.link(host["secret"], containers)
+    result = storage.scan(host["root"])
+    assert_no_secret(result)
+    assert result["files"][0]["container_id"] is None
+
+
+# --- integrity -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def victim(host):
+    """A root-owned storage tree outside mallory's home with an owner-only config: what she aims at."""
+    tree = StorageTree(host["root"], "/srv/victim")
+    path = tree.add_krun_config("v1", 0o700)
+    return {"tree": tree, "path": path}
+
+
+@pytest.mark.parametrize("planted", ["graphroot", "overlay", "layer", "diff"])
+def test_a_symlinked_directory_in_a_users_storage_is_never_followed(host, victim, planted):
+    own = os.path.join(host["root"], ROOTLESS.lstrip("/"))
+    target = victim["tree"].full
+    if planted == "graphroot":
+        os.rename(own, own + ".old")
+        link, points_to = own, target
+    elif planted == "overlay":
+        os.rmdir(os.path.join(own, "overlay"))
+        link, points_to = os.path.join(own, "overlay"), os.path.join(target, "overlay")
+    elif planted == "layer":
+        link, points_to = os.path.join(own, "overlay", "layer-v1"), os.path.join(target, "overlay", "layer-v1")
+    else:
+        os.makedirs(os.path.join(own, "overlay", "layer-v1"))
+        os.chown(os.path.join(own, "overlay", "layer-v1"), USER, USER)
+        link, points_to = os.path.join(own, "overlay", "layer-v1", "diff"), \
+            os.path.join(target, "overlay", "layer-v1", "diff")
+    os.symlink(points_to, link)
+    os.lchown(link, USER, USER)
+    result = storage.scan(host["root"], fix=True)
+    assert mode_of(victim["path"]) == 0o700
+    assert [f["changed"] for f in result["files"] if f["storage_owner"] == "mallory"] in ([], [False])
+
+
+def test_a_symlinked_directory_in_rootful_storage_is_never_followed(host, victim):
+    tree = StorageTree(host["root"])
+    os.symlink(os.path.join(victim["tree"].full, "overlay", "layer-v1"), os.path.join(tree.full, "overlay", "l2"))
+    storage.scan(host["root"], fix=True)
+    assert mode_of(victim["path"]) == 0o700
+
+
+def test_a_hard_linked_config_is_not_changed(host, victim):
+    tree = StorageTree(host["root"])
+    rootfs = tree.add_container("c2")
+    os.link(victim["path"], os.path.join(rootfs, CONFIG_NAME))
+    result = storage.scan(host["root"], extra_roots=[], fix=True)
+    linked = [f for f in result["files"] if f["container_id"] == "c2"][0]
+    assert (linked["changed"], "hard links" in linked["error"]) == (False, True)
+    assert mode_of(victim["path"]) == 0o700
+
+
+def test_a_config_owned_by_another_user_in_rootless_storage_is_not_changed(host):
+    tree = StorageTree(host["root"], ROOTLESS, owner=USER)
+    path = tree.add_krun_config("c1", 0o700, uid=USER)
+    os.chown(path, 2000, 2000)
+    result = storage.scan(host["root"], fix=True)
+    assert mode_of(path) == 0o700
+    assert "owned by uid 2000" in result["files"][0]["error"]
+
+
+def test_a_users_own_stale_config_is_fixed_as_that_user(host):
+    path = StorageTree(host["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
+    result = storage.scan(host["root"], fix=True)
+    assert (mode_of(path), result["files"][0]["changed"], result["files"][0]["process_uid"]) == (0o444, True, USER)
+
+
+def test_a_directory_owned_by_another_user_in_rootful_storage_is_an_unsafe_transition(host):
+    tree = StorageTree(host["root"])
+    path = tree.add_krun_config("c1", 0o700)
+    os.chown(os.path.dirname(path), USER, USER)  # the layer's diff/ handed to an unprivileged user
+    result = storage.scan(host["root"], fix=True)
+    assert mode_of(path) == 0o700 and result["files"] == []
+    assert "unsafe path" in result["errors"][0]["error"]
+
+
+def test_a_swap_race_between_check_and_chmod_never_changes_the_target(host, victim):
+    """A thread swaps the name between a regular file and a symlink to the victim, for 2 s at most."""
+    tree = StorageTree(host["root"])
+    rootfs = tree.add_container("racer")
+    name = os.path.join(rootfs, CONFIG_NAME)
+    decoy = os.path.join(rootfs, "decoy")
+    stop = time.time() + 2
+    done = threading.Event()
+
+    def swap():
+        while not done.is_set() and time.time() < stop:
+            write(decoy, "{}", 0o700)
+            os.replace(decoy, name)
+            os.symlink(victim["path"], decoy)
+            os.replace(decoy, name)
+    racer = threading.Thread(target=swap)
+    racer.start()
+    try:
+        while time.time() < stop:
+            storage.scan(host["root"], fix=True)
+    finally:
+        done.set()
+        racer.join()
+    assert mode_of(victim["path"]) == 0o700
+
+
+# --- availability --------------------------------------------------------------------------------
+
+def scan_within(seconds, *args, **kwargs):
+    """The scan's result, or a failure when it takes longer than ``seconds`` (a hang)."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = storage.scan(*args, **kwargs)
+        except BaseException as exc:  # surfaced below
+            box["error"] = exc
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the scan hung"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "sparse", "deep", "wrong types"])
+def test_a_hostile_containers_json_is_one_error_and_the_scan_goes_on(host, kind):
+    tree = StorageTree(host["root"])
+    tree.add_krun_config("c1", 0o700)
+    path = os.path.join(tree.full, "overlay-containers", "containers.json")
+    os.unlink(path)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
+    elif kind == "sparse":
+        with open(path, "wb") as handle:
+            handle.truncate(2 * 1024 ** 3)
+    elif kind == "deep":
+        write(path, "[" * 200000 + "]" * 200000)
+    else:
+        write(path, json.dumps([{"id": 7, "names": [None, {}], "layer": "layer-c1"}, {"layer": ["x"]}, 3]))
+    result = scan_within(20, host["root"])
+    assert [f["status"] for f in result["files"]] == ["unreadable_by_user"]
+    if kind == "wrong types":
+        assert (result["files"][0]["container_id"], result["files"][0]["container_name"]) == (None, None)
+    else:
+        assert [e["path"] for e in result["errors"]] == [hostfs.display(
+            "/var/lib/containers/storage/overlay-containers/containers.json")]
+
+
+@pytest.mark.parametrize("kind", ["fifo with a waiting writer", "device"])
+def test_a_special_file_under_the_config_name_is_never_opened(host, kind):
+    tree = StorageTree(host["root"])
+    rootfs = tree.add_container("c1")
+    path = os.path.join(rootfs, CONFIG_NAME)
+    opened = threading.Event()
+    if kind == "device":
+        os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+        writer = None
+    else:
+        os.mkfifo(path, 0o600)
+
+        def wait_for_a_reader():  # open(O_WRONLY) returns only once somebody opens the FIFO to read
+            fd = os.open(path, os.O_WRONLY)
+            opened.set()
+            os.close(fd)
+        writer = threading.Thread(target=wait_for_a_reader, daemon=True)
+        writer.start()
+    result = scan_within(20, host["root"], fix=True)
+    record = result["files"][0]
+    assert (record["kind"], record["status"], record["changed"]) == ("other", "suspicious", False)
+    if writer:
+        assert not opened.wait(0.5), "the scan opened the FIFO"
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))  # release the writer
+        writer.join(5)
+
+
+@pytest.mark.parametrize("text", ["[storage]\nx = " + "[" * 100000, "[storage]\n" + "#" * (2 * 1024 * 1024)])
+def test_a_huge_or_deep_storage_conf_is_one_error(host, text):
+    write(os.path.join(host["home"], ".config/containers/storage.conf"), text, owner=USER)
+    result = scan_within(20, host["root"])
+    assert any("storage.conf" in e["error"] for e in result["errors"]), result["errors"]
+
+
+def test_a_fifo_storage_conf_does_not_hang_the_scan(host):
+    path = os.path.join(host["home"], ".config/containers/storage.conf")
+    os.mkfifo(path)
+    os.chown(path, USER, USER)
+    result = scan_within(20, host["root"])
+    assert any("not a regular file" in e["error"] for e in result["errors"]), result["errors"]
+
+
+def test_control_characters_and_undecodable_bytes_in_names_are_escaped(host):
+    tree = StorageTree(host["root"])
+    layer = os.fsdecode(b"l\x1b[31m\xff")
+    write(os.path.join(tree.full, "overlay", layer, "diff", CONFIG_NAME), "{}", 0o700)
+    record = storage.scan(host["root"])["files"][0]
+    assert record["layer"] == "l\\x1b[31m\\xff"
+    json.dumps(record).encode("ascii")
