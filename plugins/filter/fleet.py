@@ -54,12 +54,22 @@ def fleet_summary(hostvars, hosts):
                          "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
                          "advisories": [], "action": "check that the host is reachable and audit it again"})
             continue
-        row = _ROW.search(report)
+        try:
+            if not isinstance(report, dict):
+                raise TypeError("not a mapping")
+            row = _ROW.search(report)
+            row["action"] = recommended_action(report)
+        except (jmespath.exceptions.JMESPathError, TypeError, AttributeError, KeyError, ValueError):
+            # One host's odd fact must not take the fleet's report down: it is shown as unknown.
+            row = {"status": "unknown", "summary": "malformed audit report (unexpected types)", "crun_versions": "",
+                   "packages": "", "unreadable_files": 0, "suspicious_files": 0, "advisories": [],
+                   "action": "audit the host again"}
+        report = report if isinstance(report, dict) else {}
         row["host"] = host
-        row["action"] = recommended_action(report)
         rows.append(row)
-        totals.append(report.get("counts", {}))
-        files.extend(dict(f, host=host) for f in report.get("files", []))
+        counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
+        totals.append(dict((k, v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)))
+        files.extend(dict(f, host=host) for f in report.get("files") or [] if isinstance(f, dict))
     advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
     return {
         "hosts_total": len(rows),
@@ -101,8 +111,21 @@ def fleet_csv(summary, table="hosts"):
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in summary[table]:
-        writer.writerow(dict((key, "" if row.get(key) is None else row.get(key)) for key in columns))
+        writer.writerow(dict((key, csv_cell(row.get(key))) for key in columns))
     return out.getvalue()
+
+
+# A cell a spreadsheet would take for a formula (OWASP "CSV injection"): text from a host, such as
+# a container name, must stay text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class FilterModule(object):

@@ -29,10 +29,17 @@ def read_text(path):
         raise
 
 
+def _mode_of(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
+
+
 def write_atomically(path, content, check_mode=False, mode=0o644):
-    """Make path hold exactly content; return (changed, before, after)."""
+    """Make path hold exactly content, with exactly ``mode``; return (changed, before, after)."""
     before = read_text(path)
-    if before == content:
+    if before == content and _mode_of(path) == mode:
         return False, before, content
     if check_mode:
         return True, before, content
@@ -58,8 +65,8 @@ def json_text(data):
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def write_json_atomically(path, data, check_mode=False):
-    return write_atomically(path, json_text(data), check_mode)
+def write_json_atomically(path, data, check_mode=False, mode=0o644):
+    return write_atomically(path, json_text(data), check_mode, mode)
 
 
 def remove(path, check_mode=False):

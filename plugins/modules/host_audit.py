@@ -269,7 +269,7 @@ def main():
         try:
             # What the package cache offers is not part of the verdict; keeping it out keeps the file stable.
             verdict = dict((key, value) for key, value in report.items() if key != "upgrade")
-            changed, before, after = write_json_atomically(facts_file, verdict, module.check_mode)
+            changed, before, after = write_json_atomically(facts_file, verdict, module.check_mode, mode=0o600)
         except (IOError, OSError) as exc:
             module.fail_json(msg="could not write facts file %s: %s" % (facts_file, to_native(exc)), **result)
         result["changed"] = changed

@@ -39,13 +39,18 @@ code{font-size:.85rem;word-break:break-all}
 """
 
 
+def _text(value):
+    """Any value from a host's report as escaped HTML text: a host may send any JSON type."""
+    return escape("" if value is None else value if isinstance(value, str) else str(value))
+
+
 def _label(status):
-    return LABELS.get(status, status)
+    return LABELS.get(status, status) if isinstance(status, str) else status
 
 
 def _badge(status):
-    colour = COLOURS.get(status, "#555")
-    return '<span class="status" style="background:%s">%s</span>' % (colour, escape(_label(status)))
+    colour = COLOURS.get(status, "#555") if isinstance(status, str) else "#555"
+    return '<span class="status" style="background:%s">%s</span>' % (colour, _text(_label(status)))
 
 
 def bar_chart(title, counts, order, width=640):
@@ -81,14 +86,14 @@ def render_html(summary, title="fleetfix.crun fleet report"):
                        key=lambda row: (rank[row["status"]], row["host"]))
     host_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
-        % (escape(row["host"]), _badge(row["status"]), escape(row.get("crun_versions") or ""),
-           escape(row.get("summary") or ""), escape(row.get("action") or ""))
+        % (_text(row["host"]), _badge(row["status"]), _text(row.get("crun_versions")),
+           _text(row.get("summary")), _text(row.get("action")))
         for row in attention) or '<tr><td colspan="5">No host needs action.</td></tr>'
     file_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
-        % (escape(f["host"]), _badge(f["status"]), escape(f.get("container_name") or f.get("container_id") or
-                                                          "(image layer)"),
-           escape(f.get("path") or ""), escape(f.get("mode") or f.get("kind") or ""))
+        % (_text(f.get("host")), _badge(f.get("status")),
+           _text(f.get("container_name") or f.get("container_id") or "(image layer)"),
+           _text(f.get("path")), _text(f.get("mode") or f.get("kind")))
         for f in summary["files"]) or '<tr><td colspan="5">No stale or suspicious file.</td></tr>'
     advisory_rows = "".join(
         "<tr><td>%s</td><td>%s</td></tr>" % (escape(advisory), ", ".join(
@@ -128,10 +133,12 @@ def render_junit(summary, advisory_ids):
         suite = ElementTree.SubElement(suites, "testsuite", name=advisory)
         numbers = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for row in summary["hosts"]:
-            verdict = next((v for v in row.get("advisories") or [] if v["id"] == advisory), None)
+            verdict = next((v for v in row.get("advisories") or [] if isinstance(v, dict) and v.get("id") == advisory),
+                           None)
             status = "no_data" if row["status"] == "no_data" else (verdict or {}).get("status", "not_applicable")
             reason = row["summary"] if row["status"] == "no_data" else (verdict or {}).get("reason", "no crun found")
-            case = ElementTree.SubElement(suite, "testcase", classname=advisory, name=row["host"])
+            reason = "" if reason is None else str(reason)  # a host may send any JSON type
+            case = ElementTree.SubElement(suite, "testcase", classname=advisory, name=str(row["host"]))
             numbers["tests"] += 1
             if status == "affected":
                 numbers["failures"] += 1

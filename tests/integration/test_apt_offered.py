@@ -14,10 +14,9 @@ import pytest
 from support import run_process
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("apt-get", "dpkg-deb", "dpkg-scanpackages",
-                                                                  "dpkg-scansources")),
-    reason="needs root, apt and dpkg-dev")
+TOOLS = ("apt-get", "dpkg-deb", "dpkg-scanpackages", "dpkg-scansources")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(tool) for tool in TOOLS),
+                                reason="needs root, apt and dpkg-dev")
 
 INSTALLED = "1.8.1-1+deb12u1"
 FIXED = "1.21-1"

@@ -102,3 +102,32 @@ def test_clean_host_is_not_affected(playbook, tmp_path):
     assert playbook("fleetfix.crun.audit", *audit_args(tmp_path, root)).rc == 0
     fleet = json.loads((tmp_path / "reports/fleet.json").read_text())
     assert (fleet["counts"]["fixed"], fleet["affected_hosts"]) == (1, [])
+
+
+def test_a_users_storage_conf_pointing_at_shadow_leaks_nothing_anywhere(playbook, tmp_path, searchable_tmp):
+    """The review's finding, through a real playbook run: mallory's storage.conf is a symlink to the
+    root's /etc/shadow (a constructed root; this machine's is not touched). Nothing of it may reach
+    the module result, the facts file (now 0600), the reports or the play's output."""
+    root = searchable_tmp
+    secret = "root:$y$j9T$SECRETSECRETSECRET:19000:0:99999:7:::"
+    os.makedirs(os.path.join(root, "etc"))
+    with open(os.path.join(root, "etc/passwd"), "w") as handle:
+        handle.write("root:x:0:0::/root:/bin/sh\nmallory:x:1000:1000::/home/mallory:/bin/sh\n")
+    with open(os.path.join(root, "etc/shadow"), "w") as handle:
+        handle.write(secret + "\n")
+    os.chmod(os.path.join(root, "etc/shadow"), 0o600)
+    StorageTree(root, "/home/mallory/.local/share/containers/storage", owner=1000)
+    conf = os.path.join(root, "home/mallory/.config/containers/storage.conf")
+    os.makedirs(os.path.dirname(conf))
+    os.symlink(os.path.join(root, "etc/shadow"), conf)
+    for path in (os.path.dirname(os.path.dirname(conf)), os.path.dirname(conf), conf):
+        os.lchown(path, 1000, 1000)
+    run = playbook("fleetfix.crun.audit", *audit_args(tmp_path, root))
+    assert run.rc == 0, run.failure_messages()
+    result = run.results("Audit crun")[0]
+    assert any("storage.conf" in e["error"] for e in result["errors"]), result["errors"]
+    facts = tmp_path / "facts.d/fleetfix_crun.fact"
+    assert stat.S_IMODE(os.stat(str(facts)).st_mode) == 0o600
+    outputs = [json.dumps(run.data), facts.read_text()] + [
+        (tmp_path / "reports" / name).read_text() for name in os.listdir(str(tmp_path / "reports"))]
+    assert not any("SECRET" in text or "j9T" in text for text in outputs)

@@ -58,7 +58,7 @@ def run_on_a_fresh_looking_machine(work):
         capture_output=True, text=True, timeout=300, env=dict(os.environ, WORK=str(work)), check=False)
     lines = {}
     for line in proc.stdout.splitlines():
-        key, _, value = line.partition(": ")
+        key, _sep, value = line.partition(": ")
         lines.setdefault(key, value)
     return proc, lines
 

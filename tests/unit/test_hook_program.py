@@ -6,6 +6,7 @@ Nothing is a stand-in here except the bundle, which the tests lay out as a runti
 
 import json
 import os
+import threading
 import stat
 import subprocess
 import sys
@@ -91,11 +92,45 @@ def test_fifo_does_not_block_the_container_start(tmp_path):
     assert mode_of(config) == 0o600
 
 
+def test_a_fifo_under_the_name_is_never_opened(tmp_path):
+    """A writer blocked in open(O_WRONLY) is released only when somebody opens the FIFO to read."""
+    state, config = bundle(tmp_path, mode=None)
+    os.mkfifo(config, 0o600)
+    opened = threading.Event()
+
+    def wait_for_a_reader():
+        fd = os.open(config, os.O_WRONLY)
+        opened.set()
+        os.close(fd)
+    writer = threading.Thread(target=wait_for_a_reader, daemon=True)
+    writer.start()
+    result = run_hook(state, timeout=10)
+    assert result.returncode == 0 and b"never opened" in result.stderr
+    assert not opened.wait(0.5), "the hook opened the FIFO"
+    os.close(os.open(config, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join(5)
+
+
+def test_a_hard_linked_config_is_left_alone(tmp_path):
+    state, config = bundle(tmp_path)
+    os.link(config, str(tmp_path / "elsewhere"))
+    result = run_hook(state)
+    assert result.returncode == 0 and b"hard links" in result.stderr
+    assert mode_of(config) == 0o700
+
+
+def test_the_log_line_names_the_container(tmp_path):
+    state, _config = bundle(tmp_path)
+    result = run_hook(state)
+    assert b"container " in result.stderr and b"fixed" in result.stderr
+
+
 @pytest.mark.parametrize("stdin", [b"", b"garbage", b"[]", b'{"id": "x"}', b'{"bundle": 7}', b"\xff\xfe"])
 def test_malformed_state_exits_zero_with_one_line(stdin):
     result = run_hook(stdin)
     assert result.returncode == 0
-    assert result.stderr.count(b"\n") == 1 and result.stderr.startswith(b"fleetfix-krun-hook: skipped")
+    assert result.stderr.count(b"\n") == 1 and result.stderr.startswith(b"fleetfix-krun-hook: ") \
+        and b"skipped" in result.stderr
 
 
 def test_missing_bundle_exits_zero(tmp_path):

@@ -88,3 +88,30 @@ def test_junit_has_a_case_per_host_and_advisory(summary):
 def test_renderers_refuse_anything_but_a_summary(render):
     with pytest.raises(AnsibleFilterError, match="fleet_summary"):
         render({"hosts": 1})
+
+
+def hostile_report():
+    """What a broken or hostile host can put into its fact: wrong JSON types, markup, formulas."""
+    return {"status": "affected", "counts": {"total": 2, "ok": 0},
+            "advisories": [{"id": "crun-1685", "status": "affected", "reason": ["not", "text"]}, "junk"],
+            "runtimes": [{"version": 7, "package": {"name": None}}],
+            "files": [{"status": "unreadable_by_user", "container_id": 12345, "container_name": ["a", "b"],
+                       "path": {"x": 1}, "mode": 448},
+                      {"status": ["odd"], "container_name": "=HYPERLINK(\"http://x.invalid\")",
+                       "path": "+cmd|' /C calc'!A0", "mode": "-0700"}]}
+
+
+def test_one_host_with_wrong_types_does_not_take_the_fleet_report_down(summary):
+    hostile = fleet_summary({"bad-01": {"fleetfix_crun": hostile_report()}}, ["bad-01"])
+    page = fleet_html(hostile)
+    assert "<td>448</td>" in page and "bad-01" in page and "HYPERLINK" in page
+    ElementTree.fromstring(fleet_junit(hostile))
+    fleet_csv(hostile, "files")
+    fleet_csv(hostile, "hosts")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
+    hostile = fleet_summary({"bad-01": {"fleetfix_crun": hostile_report()}}, ["bad-01"])
+    rows = fleet_csv(hostile, "files").splitlines()
+    assert any("'=HYPERLINK" in row for row in rows) and any("'+cmd" in row for row in rows)
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.split(","))
