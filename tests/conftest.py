@@ -1,7 +1,11 @@
 """Make ``ansible_collections.fleetfix.crun`` importable from the working tree."""
 
 import os
+import shutil
 import sys
+import tempfile
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,12 +22,6 @@ def link_collection():
 
 
 link_collection()
-
-
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture

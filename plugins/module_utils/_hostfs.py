@@ -278,7 +278,7 @@ def run_as_user(uid, gid, groups, func, args=(), timeout=600):
             os.chdir("/")
             payload = {"result": func(*args)}
             status = 0
-        except BaseException as exc:  # the parent reports it; nothing may escape the child
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # reported to the parent
             payload = {"error": "%s: %s" % (exc.__class__.__name__, describe(exc) if isinstance(exc, OSError)
                                             else exc)}
         try:

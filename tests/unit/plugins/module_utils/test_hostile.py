@@ -200,7 +200,7 @@ def scan_within(seconds, *args, **kwargs):
     def run():
         try:
             box["result"] = storage.scan(*args, **kwargs)
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # re-raised below
             box["error"] = exc
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
