@@ -99,7 +99,8 @@ def _entry(path, owner, source):
 
 
 def storage_roots(root, extra_roots=()):
-    """The graphroots root's own tools use, and the extra ones asked for; (list of dicts, config errors).
+    """The graphroots root's own tools use, and the extra ones asked for:
+    (list of dicts, config errors, the system rootless_storage_path or None).
 
     Rootless users' graphroots come from their own storage.conf, read as each user by scan().
     """
