@@ -212,9 +212,15 @@ def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
     return by_layer, len(records)
 
 
-def scan_graphroot(root, entry, owners, fix=False, mode=0o444, check_mode=False):
-    """(records, errors, identity) of one graphroot; identity is None when it does not exist."""
+def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False):
+    """(records, errors, identity) of one graphroot; identity is None when it does not exist.
+
+    Directories on the way may belong to root or to ``owner_uid``; a config file is read or
+    changed only when ``owner_uid`` owns it: a root-owned file in a user's storage may have been
+    moved there by that user, and a chmod by root would publish it.
+    """
     root = hostfs.HostRoot.of(root)
+    owners = tuple(sorted({hostfs.ROOT_UID, owner_uid}))
     records, errors = [], []
     try:
         graphroot_fd = hostfs.open_dir(root, entry["path"], owners)
@@ -245,7 +251,7 @@ def scan_graphroot(root, entry, owners, fix=False, mode=0o444, check_mode=False)
                         continue
                     try:
                         record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
-                                                fix, mode, check_mode)
+                                                (owner_uid,), fix, mode, check_mode)
                     except OSError as exc:
                         errors.append({"path": display(host_path), "error": hostfs.describe(exc)})
                         continue
@@ -269,10 +275,10 @@ def scan_graphroot(root, entry, owners, fix=False, mode=0o444, check_mode=False)
     return records, errors, identity
 
 
-def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, fix, mode, check_mode):
+def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, fix, mode, check_mode):
     layer_fd = hostfs.open_below(layers_fd, os.path.join(layer, rootfs_subdir), owners, full)
     try:
-        return inspect_at(layer_fd, full, owners, fix, mode, check_mode)
+        return inspect_at(layer_fd, full, file_owners, fix, mode, check_mode)
     finally:
         os.close(layer_fd)
 
@@ -289,7 +295,7 @@ def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix,
         chosen = _text(own_conf, "graphroot") or rootless_storage_path or home + "/" + ROOTLESS_GRAPHROOT
         graphroot, source = _expand_home(chosen, home, name, uid), "rootless"
     entry = _entry(graphroot, name, source)
-    records, errors, identity = scan_graphroot(root, entry, owners, fix, mode, check_mode)
+    records, errors, identity = scan_graphroot(root, entry, uid, fix, mode, check_mode)
     return {"entry": entry, "files": records, "errors": [{"path": None, "error": e} for e in conf_errors] + errors,
             "identity": identity}
 
@@ -340,7 +346,7 @@ def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_u
     for entry in system:
         owner = _owner_of(root, entry["path"], users) if entry["source"] == "storage_roots" else None
         if owner is None:
-            take(entry, *scan_graphroot(root, entry, (hostfs.ROOT_UID,), fix, mode, check_mode))
+            take(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode))
         else:
             result = _scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user)
             take(result["entry"], result["files"], result["errors"], result["identity"])

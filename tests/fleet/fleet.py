@@ -102,6 +102,13 @@ def hide(upper, path):
     os.mknod(full, stat.S_IFCHR | 0o000, os.makedev(0, 0))
 
 
+def chown_tree(top, uid):
+    for directory, _dirs, files in os.walk(top):
+        os.chown(directory, uid, uid)
+        for name in files:
+            os.chown(os.path.join(directory, name), uid, uid, follow_symlinks=False)
+
+
 def opaque_dir(upper, path):
     full = os.path.join(upper, path)
     os.makedirs(full, exist_ok=True)
@@ -159,6 +166,7 @@ def seed_host(index, seed):
         write(os.path.join(upper, "etc/passwd"), passwd + "fxuser:x:1500:1500::/home/fxuser:/bin/sh\n")
         stale += seed_storage(upper, rng, 2, 0.0, min_stale=1,
                               prefix="home/fxuser/.local/share/containers/storage")[0]
+        chown_tree(os.path.join(upper, "home/fxuser"), 1500)  # a user's storage is theirs, as podman leaves it
     return {"host": host_name(index), "ip": host_ip(index), "kind": kind, "stale": stale, "symlinks": planted,
             "rootless": rootless, "expected_status": expected_status(kind, stale)}
 

@@ -150,6 +150,18 @@ def test_a_config_owned_by_another_user_in_rootless_storage_is_not_changed(host)
     assert "owned by uid 2000" in result["files"][0]["error"]
 
 
+def test_a_root_owned_config_in_a_users_storage_is_not_changed_and_says_why(host):
+    """The user may have moved a root-owned file there (a directory of theirs that root wrote in):
+    root must not chmod it, and the user cannot; the scan says so instead of an EPERM."""
+    path = StorageTree(host["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
+    os.chown(path, 0, 0)
+    result = storage.scan(host["root"], fix=True)
+    assert mode_of(path) == 0o700
+    record = result["files"][0]
+    assert (record["changed"], record["status"]) == (False, storage.UNREADABLE)
+    assert "owned by uid 0, not by the storage's owner" in record["error"]
+
+
 def test_a_users_own_stale_config_is_fixed_as_that_user(host):
     path = StorageTree(host["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
     result = storage.scan(host["root"], fix=True)
