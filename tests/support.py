@@ -99,11 +99,13 @@ class StorageTree:
         return path
 
 
-def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to=None):
+def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to=None, special=None):
     """Import a one-binary busybox image whose rootfs holds a /.krun_config.json (none if config_mode is None).
 
     The owner-only file is a stand-in for what an affected crun (1.7.1-1.20) leaves in a rootfs;
     no such crun can run here. ``podman`` is a callable taking podman arguments and stdin.
+    ``special``: "fifo" or "chardev" (1:3, /dev/null's numbers) ships that under the name
+    instead, as a hostile image author can.
     """
     busybox = shutil.which("busybox")
     if busybox is None:
@@ -121,6 +123,10 @@ def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to
         entry = tarfile.TarInfo(CONFIG_NAME)
         if symlink_to:
             entry.type, entry.linkname = tarfile.SYMTYPE, symlink_to
+            tar.addfile(entry)
+        elif special:
+            entry.type, entry.mode = {"fifo": tarfile.FIFOTYPE, "chardev": tarfile.CHRTYPE}[special], 0o600
+            entry.devmajor, entry.devminor = (1, 3) if special == "chardev" else (0, 0)
             tar.addfile(entry)
         elif config_mode is not None:
             data = (config or krun_config(1234)).encode()

@@ -7,10 +7,12 @@ affected crun (1.7.1-1.20 with libkrun) writes; such a crun cannot run here. pod
 hook program, the role and the module are real.
 """
 
+import ctypes
 import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 
 import pytest
@@ -22,6 +24,8 @@ pytestmark = pytest.mark.podman
 PODMAN = shutil.which("podman")
 STALE_IMAGE = "localhost/fleetfix-test-krun-stale"
 SYMLINK_IMAGE = "localhost/fleetfix-test-krun-symlink"
+SPECIAL_IMAGES = {"fifo": "localhost/fleetfix-test-krun-fifo", "chardev": "localhost/fleetfix-test-krun-chardev"}
+IN_OPEN, IN_ATTRIB = 0x20, 0x04
 SENTINEL = "/tmp/fleetfix-test-sentinel"
 
 
@@ -38,8 +42,10 @@ def images():
         pytest.fail("podman is not installed: scripts/setup-host installs it")
     build_busybox_image(podman, STALE_IMAGE)
     build_busybox_image(podman, SYMLINK_IMAGE, symlink_to=SENTINEL)
+    for special, image in SPECIAL_IMAGES.items():
+        build_busybox_image(podman, image, special=special)
     yield
-    podman("rmi", "--force", STALE_IMAGE, SYMLINK_IMAGE, check=False)
+    podman("rmi", "--force", STALE_IMAGE, SYMLINK_IMAGE, *SPECIAL_IMAGES.values(), check=False)
 
 
 @pytest.fixture
@@ -92,6 +98,67 @@ def test_symlinked_config_starts_and_the_target_is_untouched(playbook, images, h
         assert stat.S_IMODE(os.stat(SENTINEL).st_mode) == 0o600
     finally:
         os.unlink(SENTINEL)
+
+
+class OpenWatch:
+    """inotify on one path: an open() of it, or a change of its mode, is an event; an O_PATH
+    handle (what the hook may take) is not."""
+
+    def __init__(self, path):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or self.libc.inotify_add_watch(self.fd, os.fsencode(path), IN_OPEN | IN_ATTRIB) < 0:
+            raise OSError(ctypes.get_errno(), "inotify on %s" % path)
+
+    def events(self):
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        masks = []
+        while data:
+            _wd, mask, _cookie, length = struct.unpack_from("iIII", data)
+            masks.append(mask)
+            data = data[16 + length:]
+        return masks
+
+    def close(self):
+        os.close(self.fd)
+
+
+@pytest.mark.parametrize("special", sorted(SPECIAL_IMAGES))
+def test_a_special_file_under_the_name_is_never_opened_by_the_real_hook(playbook, images, hook_vars, tmp_path,
+                                                                       special):
+    """Real podman and crun run the installed hook on a container whose image ships a FIFO or a
+    device node as /.krun_config.json: the container starts, the hook never opens it (inotify on
+    the container's merged rootfs sees no open and no chmod) and says why in its log line."""
+    hooks_dir, extra = hook_vars
+    assert playbook("hook_role.yml", *extra).rc == 0
+    hook_log = tmp_path / "hook-stderr.log"
+    check = "test -p /.krun_config.json" if special == "fifo" else "test -c /.krun_config.json"
+    cid = podman("create", "--network", "none", "--user", "1234", "--annotation", "run.oci.hooks.stderr=%s" % hook_log, SPECIAL_IMAGES[special],
+                 "sh", "-c", check).stdout.decode().strip()
+    try:
+        merged = podman("mount", cid).stdout.decode().strip()
+        planted = os.path.join(merged, ".krun_config.json")
+        mode_before = stat.S_IMODE(os.lstat(planted).st_mode)
+        watch = OpenWatch(planted)
+        try:
+            # --hooks-dir is podman's global option: the start, not the create, runs the hooks
+            started = podman("--hooks-dir", str(hooks_dir), "start", "--attach", cid, check=False)
+            events = watch.events()
+            os.close(os.open(planted, os.O_RDONLY | os.O_NONBLOCK))  # the watch itself sees an open
+            control = watch.events()
+        finally:
+            watch.close()
+        assert started.returncode == 0, started.stderr
+        assert events == [], "the hook opened or changed the %s: inotify masks %s" % (special, events)
+        assert control and control[0] & IN_OPEN
+        assert stat.S_IMODE(os.lstat(planted).st_mode) == mode_before
+        assert "is not a regular file (never opened)" in hook_log.read_text()
+        assert "container %s" % cid in hook_log.read_text()
+    finally:
+        podman("rm", "--force", cid, check=False)
 
 
 def test_second_run_changes_nothing_and_check_mode_is_clean(playbook, images, hook_vars):

@@ -6,6 +6,8 @@ Nothing is a stand-in here except the bundle, which the tests lay out as a runti
 
 import json
 import os
+import shutil
+import socket
 import threading
 import stat
 import subprocess
@@ -123,6 +125,33 @@ def test_the_log_line_names_the_container(tmp_path):
     state, _config = bundle(tmp_path)
     result = run_hook(state)
     assert b"container " in result.stderr and b"fixed" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs a private mount namespace")
+def test_every_fix_and_refusal_reaches_the_system_log(tmp_path):
+    """crun drops a hook's stderr by default; the operator's record is syslog. The hook runs where
+    /dev is a private directory whose `log` is this test's socket (the machine's /dev is untouched)."""
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(dev / "log"))
+    listener.settimeout(5)
+    try:
+        for case, mode in (("fixed", 0o700), ("refused", None)):
+            work = tmp_path / case
+            work.mkdir()
+            state, config = bundle(work, mode=mode)
+            if mode is None:
+                os.symlink("/etc/shadow", config)
+            subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            'mount --bind "$0" /dev && exec "$1" -I -S "$2"', str(dev), sys.executable, HOOK],
+                           input=state, capture_output=True, timeout=10, check=True)
+            message = listener.recv(4096).decode()
+            # <LOG_AUTHPRIV | LOG_NOTICE> = <85>: where sshd and sudo log, readable by root only
+            assert message.startswith("<85>") and "fleetfix-krun-hook" in message and "container c1: " in message
+            assert ("fixed " in message) if case == "fixed" else ("is a symlink (never followed)" in message)
+    finally:
+        listener.close()
 
 
 @pytest.mark.parametrize("stdin", [b"", b"garbage", b"[]", b'{"id": "x"}', b'{"bundle": 7}', b"\xff\xfe"])
