@@ -247,9 +247,9 @@ def private_role_vars(base):
 
 
 def run_process(argv, timeout, stdin=None):
-    """The command runner the unit tests hand to module_utils (modules use _crun.module_runner):
+    """The command runner the unit tests hand to module_utils (modules use _hostfs.module_runner):
     the same contract, on subprocess, in a process group of its own that is killed on timeout."""
-    from ansible_collections.fleetfix.crun.plugins.module_utils._crun import CommandTimeout
+    from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import CommandTimeout
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True, start_new_session=True,
                             env=dict(os.environ, LANG="C", LC_ALL="C"))

@@ -11,6 +11,7 @@ __metaclass__ = type
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
 
@@ -74,8 +75,9 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
 def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False):
     """Audit the host; ``check_upgrade`` also asks its package manager (from its cache, never
     refreshing it) whether a fixed crun is offered, so a remediation can skip that round trip."""
+    root = hostfs.HostRoot.of(root)
     crun = _crun.crun_info(runner, root=root, paths=paths, timeout=timeout)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     dirs = hooks.hooks_dirs(root)[0]
-    upgrade = packages.offered(crun["runtimes"], runner) if check_upgrade and root == "/" else None
+    upgrade = packages.offered(crun["runtimes"], runner) if check_upgrade and root.is_host else None
     return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)

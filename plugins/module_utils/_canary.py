@@ -20,7 +20,7 @@ import json
 import os
 import tarfile
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 CONFIG_NAME = ".krun_config.json"
@@ -55,7 +55,7 @@ def image_tar(config, system_dirs=SYSTEM_DIRS):
 
 def canary(runner, uid=1234, image="localhost/fleetfix-canary:latest", timeout=120):
     """Return {"status": passed|failed|skipped, "reason": str}."""
-    podman, cat = _crun.which("podman"), _crun.which("cat")
+    podman, cat = hostfs.which("podman"), hostfs.which("cat")
     if not podman:
         return {"status": "skipped", "reason": "podman is not installed"}
     config = json.dumps({"process": {"user": {"uid": uid, "gid": uid}, "env": ["container=oci"]}}).encode()

@@ -204,11 +204,6 @@ CRIO_CONF_DROPINS = ("/etc/crio/crio.conf.d",)
 def containers_conf_sources(root):
     """(files, drop-in dirs) podman reads: only $CONTAINERS_CONF when it is set, as podman does."""
     override = os.environ.get("CONTAINERS_CONF")
-    if override and (not root or root == "/"):
+    if override and hostfs.HostRoot.of(root).is_host:
         return (override,), ()
     return CONTAINERS_CONF, CONTAINERS_CONF_DROPINS
-
-
-def rooted(root, path):
-    """Join an absolute host path onto an alternate filesystem root."""
-    return hostfs.HostRoot.of(root).join(path)

@@ -8,16 +8,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import glob
 import os
 import posixpath
-import shutil
-import signal
-import threading
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 STANDARD_DIRS = (
     "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin",
@@ -30,90 +27,10 @@ KRUN_NAMES = ("krun", "crun-krun")
 LIBKRUN_SONAMES = ("libkrun.so.1", "libkrun-sev.so.1", "libkrun-tdx.so.1")
 DEFAULT_LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib64", "/usr/local/lib")
 RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
-MAX_SYMLINK_HOPS = 40
-
-
-class CommandTimeout(Exception):
-    pass
-
-
-def module_runner(module):
-    """The command runner of a module run: ``run(argv, timeout, stdin=None) -> (rc, stdout, stderr)``.
-
-    Every external command of this collection goes through one, so the module_utils functions take
-    it as ``runner`` (tests hand them their own). It runs AnsibleModule.run_command with a C locale
-    and no ~ or $ expansion in the arguments, under ``setsid`` so that a hung command and all its
-    children can be killed as one process group once ``timeout`` seconds are up; then it raises
-    CommandTimeout. A missing or non-executable program raises OSError, as exec would.
-    """
-    setsid = which("setsid")
-
-    def run(argv, timeout, stdin=None):
-        program = argv[0] if "/" in argv[0] else which(argv[0])
-        if not program or not os.path.isfile(program) or not os.access(program, os.X_OK):
-            raise OSError(errno.ENOENT, "cannot run %s: not found or not executable" % argv[0])
-        expired, timers = [], []
-
-        def watch(proc):
-            def expire():
-                expired.append(True)
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except OSError:
-                    proc.kill()
-            timer = threading.Timer(timeout, expire)
-            timer.daemon = True
-            timer.start()
-            timers.append(timer)
-
-        try:
-            rc, out, err = module.run_command(
-                ([setsid] if setsid else []) + [program] + list(argv[1:]), data=stdin, binary_data=True,
-                environ_update={"LANG": "C", "LC_ALL": "C"}, expand_user_and_vars=False,
-                before_communicate_callback=watch, handle_exceptions=False, errors="replace")
-        finally:
-            for timer in timers:
-                timer.cancel()
-        if expired:
-            raise CommandTimeout("timed out after %ss" % timeout)
-        return rc, out, err
-
-    return run
-
-
-def resolve(root, path):
-    """Resolve symlinks in ``path`` as seen from inside ``root``; None on a loop.
-
-    Absolute link targets are taken relative to ``root``, so nothing outside it is consulted.
-    """
-    if not root or root == "/":
-        return os.path.realpath(path)
-    pending = [p for p in path.split("/") if p]
-    resolved, hops = "/", 0
-    while pending:
-        part = pending.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            resolved = posixpath.dirname(resolved)
-            continue
-        candidate = posixpath.join(resolved, part)
-        full = conf.rooted(root, candidate)
-        if os.path.islink(full):
-            hops += 1
-            if hops > MAX_SYMLINK_HOPS:
-                return None
-            target = os.readlink(full)
-            if target.startswith("/"):
-                resolved = "/"
-            pending = [p for p in target.split("/") if p] + pending
-            continue
-        resolved = candidate
-    return resolved
 
 
 def _is_executable_file(root, path):
-    full = conf.rooted(root, path)
+    full = root.join(path)
     return os.path.isfile(full) and os.access(full, os.X_OK)
 
 
@@ -175,14 +92,14 @@ def group_by_binary(root, candidates):
     for path in candidates:
         # /bin/krun and /usr/bin/krun are one entry point on a merged-/usr system: resolve the
         # directory, keep the name (crun picks its handler by the name).
-        directory = resolve(root, posixpath.dirname(path))
+        directory = root.resolve(posixpath.dirname(path))
         if directory is None:
             continue
         path = posixpath.join(directory, posixpath.basename(path))
         if path in seen:
             continue
         seen.add(path)
-        real = resolve(root, path)
+        real = root.resolve(path)
         if real is None or not _is_executable_file(root, real):
             continue
         group = groups.get(real)
@@ -216,8 +133,8 @@ def query_version(root, realpath, timeout, runner):
     """Run ``--version``; return (parsed, problem). ``problem`` explains a failed or odd run."""
     empty = parse_version_output("")
     try:
-        rc, out, err = runner([conf.rooted(root, realpath), "--version"], timeout)
-    except CommandTimeout as exc:
+        rc, out, err = runner([root.join(realpath), "--version"], timeout)
+    except hostfs.CommandTimeout as exc:
         return empty, "%s --version %s" % (realpath, exc)
     except OSError as exc:
         return empty, "%s --version could not run: %s" % (realpath, exc.strerror or exc)
@@ -237,7 +154,7 @@ def library_dirs(root):
 
     def read_conf(path, depth):
         try:
-            with open(conf.rooted(root, path)) as handle:
+            with open(root.join(path)) as handle:
                 lines = handle.read().splitlines()
         except (IOError, OSError):
             return
@@ -247,8 +164,8 @@ def library_dirs(root):
                 pattern = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
                 if not pattern.startswith("/"):
                     pattern = posixpath.join(posixpath.dirname(path), pattern)
-                for included in sorted(glob.glob(conf.rooted(root, pattern))):
-                    read_conf("/" + os.path.relpath(included, conf.rooted(root, "/")), depth + 1)
+                for included in sorted(glob.glob(root.join(pattern))):
+                    read_conf(root.unjoin(included), depth + 1)
             elif line.startswith("/") and line not in dirs:
                 dirs.append(line)
 
@@ -261,23 +178,19 @@ def find_libkrun(root):
     for directory in library_dirs(root):
         for soname in LIBKRUN_SONAMES:
             path = posixpath.join(directory, soname)
-            if os.path.exists(conf.rooted(root, path)):
+            if os.path.exists(root.join(path)):
                 return path
     return None
-
-
-def which(name):
-    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + list(STANDARD_DIRS)))
 
 
 def package_managers(root):
     """The package databases present under root that this host has a client for."""
     managers = []
-    dpkg_query = which("dpkg-query")
-    if dpkg_query and os.path.exists(conf.rooted(root, "/var/lib/dpkg/status")):
+    dpkg_query = hostfs.which("dpkg-query")
+    if dpkg_query and os.path.exists(root.join("/var/lib/dpkg/status")):
         managers.append(("dpkg", dpkg_query))
-    rpm = which("rpm")
-    if rpm and any(os.path.isdir(conf.rooted(root, d)) for d in RPM_DB_DIRS):
+    rpm = hostfs.which("rpm")
+    if rpm and any(os.path.isdir(root.join(d)) for d in RPM_DB_DIRS):
         managers.append(("rpm", rpm))
     return managers
 
@@ -288,7 +201,7 @@ def package_owner(root, paths, managers, timeout, runner):
         for path in paths:
             try:
                 owner = _owner(manager, tool, root, path, timeout, runner)
-            except (CommandTimeout, OSError):
+            except (hostfs.CommandTimeout, OSError):
                 owner = None
             if owner:
                 name, version = owner
@@ -303,7 +216,7 @@ def _dpkg_owner_from_files(root, path):
     ``dpkg-query -S`` reads every package's file list (about 0.1 s): at fleet scale that is most of
     an audit's cost on the host, so the packages that ship crun are looked at directly first.
     """
-    info = conf.rooted(root, "/var/lib/dpkg/info")
+    info = root.join("/var/lib/dpkg/info")
     for list_file in sorted(glob.glob(os.path.join(info, "*crun*.list")) + glob.glob(os.path.join(info, "*krun*.list"))):
         try:
             with open(list_file, "rb") as handle:
@@ -319,7 +232,7 @@ def _dpkg_owner_from_files(root, path):
 
 def _dpkg_installed_version(root, name):
     try:
-        with open(conf.rooted(root, "/var/lib/dpkg/status"), "rb") as handle:
+        with open(root.join("/var/lib/dpkg/status"), "rb") as handle:
             stanzas = handle.read().decode("utf-8", "replace").split("\n\n")
     except (IOError, OSError):
         return None
@@ -335,7 +248,7 @@ def _owner(manager, tool, root, path, timeout, runner):
         fast = _dpkg_owner_from_files(root, path)
         if fast:
             return fast
-        admindir = conf.rooted(root, "/var/lib/dpkg")
+        admindir = root.join("/var/lib/dpkg")
         rc, out, _err = runner([tool, "--admindir", admindir, "-S", path], timeout)
         if rc != 0:
             return None
@@ -346,7 +259,7 @@ def _owner(manager, tool, root, path, timeout, runner):
                 rc, version, _err = runner([tool, "--admindir", admindir, "-W", "-f", "${Version}", name], timeout)
                 return (name.split(":")[0], version.strip()) if rc == 0 and version.strip() else None
         return None
-    rc, out, _err = runner([tool, "--root", root or "/", "-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
+    rc, out, _err = runner([tool, "--root", root.path, "-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
                             path], timeout)
     if rc != 0 or "\t" not in out:
         return None
@@ -357,8 +270,8 @@ def _owner(manager, tool, root, path, timeout, runner):
 
 
 def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
-    """Discover every crun under root and evaluate the advisories for each."""
-    root = root or "/"
+    """Discover every crun under root (a path or a HostRoot) and evaluate the advisories for each."""
+    root = hostfs.HostRoot.of(root)
     if search_path is None:
         search_path = os.environ.get("PATH", "").split(os.pathsep)
     candidates, errors = candidate_paths(root, paths, search_path)

@@ -21,6 +21,7 @@ import re
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _files as files
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 # What Debian's and upstream podman read when containers.conf sets no hooks_dir (and CRI-O too).
 DEFAULT_HOOKS_DIRS = ("/usr/share/containers/oci/hooks.d",)
@@ -47,6 +48,7 @@ def _configured(root, files_, dropins, table, skip=None):
 
 def hooks_dirs(root="/", skip_dropin=None):
     """Every hooks directory podman and CRI-O read on this host: (list of dicts, errors)."""
+    root = hostfs.HostRoot.of(root)
     dirs, errors = [], []
     main_files, dropins = conf.containers_conf_sources(root)
     podman, source, errs = _configured(root, main_files, dropins, ("engine",), skip_dropin)
@@ -123,9 +125,10 @@ def installed_hooks(root="/", dirs=None):
     so a half-removed or broken installation is not mistaken for a mitigation. Each is reported with
     the checksums that tell whether it is exactly what the hook role would write.
     """
+    root = hostfs.HostRoot.of(root)
     found = []
     for entry in hooks_dirs(root)[0] if dirs is None else dirs:
-        for path in sorted(glob.glob(os.path.join(conf.rooted(root, entry["path"]), "*.json"))):
+        for path in sorted(glob.glob(os.path.join(root.join(entry["path"]), "*.json"))):
             try:
                 with open(path, "rb") as handle:
                     raw = handle.read()
@@ -136,11 +139,11 @@ def installed_hooks(root="/", dirs=None):
                 continue
             if problems(document, check_paths=False) or STAGE not in document["stages"]:
                 continue
-            if not all(os.access(conf.rooted(root, p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
+            if not all(os.access(root.join(p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
                        for p in (document["hook"]["path"], program)):
                 continue
             try:
-                with open(conf.rooted(root, program), "rb") as handle:
+                with open(root.join(program), "rb") as handle:
                     program_sha256 = hashlib.sha256(handle.read()).hexdigest()
                     program_mode = "%04o" % (os.fstat(handle.fileno()).st_mode & 0o7777)
             except (IOError, OSError):

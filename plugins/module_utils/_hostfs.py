@@ -2,7 +2,8 @@
 # Copyright: fleetfix.crun contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Host access: the filesystem root, safe path walking, bounded reads, and doing a user's work as that user.
+"""Host access: the filesystem root, safe path walking, bounded reads, doing a user's work as that
+user, and the command runner every external command goes through.
 
 Everything under a user's home and in a container rootfs belongs to someone else, and this code
 runs as root. The rules (docs/security.md):
@@ -26,9 +27,12 @@ __metaclass__ = type
 import errno
 import json
 import os
+import posixpath
 import select
+import shutil
 import signal
 import stat
+import threading
 import time
 
 CONFIG_LIMIT = 1024 * 1024
@@ -38,6 +42,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _PATH_FLAGS = _O_PATH | os.O_NOFOLLOW | _CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC
 ROOT_UID = 0
+# Where a host's tools live when the module's PATH (often a bare one under sudo or ssh) misses them.
+SYSTEM_BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+MAX_SYMLINK_HOPS = 40
 
 
 class UnsafePath(OSError):
@@ -55,6 +62,8 @@ class UnsafePath(OSError):
 def display(path):
     """A path (or readlink target) that survives JSON and a terminal: undecodable bytes and
     control characters shown as escapes, at most 512 characters."""
+    if isinstance(path, str) and path.isascii() and path.isprintable() and len(path) <= 512:
+        return path  # the common case, nothing to escape
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= 512 else text[:509] + "..."
@@ -88,6 +97,36 @@ class HostRoot:
     def unjoin(self, full):
         """The host path of a real path under this root."""
         return full if self.is_host else "/" + os.path.relpath(full, self.path)
+
+    def resolve(self, path):
+        """Resolve symlinks in host ``path`` as seen from inside this root; None on a loop.
+
+        Absolute link targets are taken relative to the root, so nothing outside it is consulted.
+        """
+        if self.is_host:
+            return os.path.realpath(path)
+        pending = [p for p in path.split("/") if p]
+        resolved, hops = "/", 0
+        while pending:
+            part = pending.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                resolved = posixpath.dirname(resolved)
+                continue
+            candidate = posixpath.join(resolved, part)
+            full = self.join(candidate)
+            if os.path.islink(full):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    return None
+                target = os.readlink(full)
+                if target.startswith("/"):
+                    resolved = "/"
+                pending = [p for p in target.split("/") if p] + pending
+                continue
+            resolved = candidate
+        return resolved
 
     def __repr__(self):
         return "HostRoot(%r)" % self.path
@@ -324,3 +363,57 @@ def _reap(pid):
         except OSError as exc:
             if exc.errno != errno.EINTR:
                 return
+
+
+class CommandTimeout(Exception):
+    pass
+
+
+def which(name, extra_dirs=()):
+    """A program on the module's PATH, then in the usual system directories, then ``extra_dirs``."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", "")] + list(SYSTEM_BIN_DIRS)
+                                                   + list(extra_dirs)))
+
+
+def module_runner(module):
+    """The command runner of a module run: ``run(argv, timeout, stdin=None) -> (rc, stdout, stderr)``.
+
+    Every external command of this collection goes through one, so the module_utils functions take
+    it as ``runner`` (tests hand them their own). It runs AnsibleModule.run_command with a C locale
+    and no ~ or $ expansion in the arguments, under ``setsid`` so that a hung command and all its
+    children can be killed as one process group once ``timeout`` seconds are up; then it raises
+    CommandTimeout. A missing or non-executable program raises OSError, as exec would.
+    """
+    setsid = which("setsid")
+
+    def run(argv, timeout, stdin=None):
+        program = argv[0] if "/" in argv[0] else which(argv[0])
+        if not program or not os.path.isfile(program) or not os.access(program, os.X_OK):
+            raise OSError(errno.ENOENT, "cannot run %s: not found or not executable" % argv[0])
+        expired, timers = [], []
+
+        def watch(proc):
+            def expire():
+                expired.append(True)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    proc.kill()
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+            timers.append(timer)
+
+        try:
+            rc, out, err = module.run_command(
+                ([setsid] if setsid else []) + [program] + list(argv[1:]), data=stdin, binary_data=True,
+                environ_update={"LANG": "C", "LC_ALL": "C"}, expand_user_and_vars=False,
+                before_communicate_callback=watch, handle_exceptions=False, errors="replace")
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if expired:
+            raise CommandTimeout("timed out after %ss" % timeout)
+        return rc, out, err
+
+    return run

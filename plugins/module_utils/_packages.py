@@ -17,6 +17,7 @@ import re
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 MANAGERS = ("apt", "dnf", "yum", "zypper")
 # Asking for the versions offered parses every package list when apt keeps no binary cache (about
@@ -38,7 +39,7 @@ class PackageError(Exception):
 def find_manager(database=None):
     """The first package manager binary present (for the given package database, if known)."""
     for manager in FOR_DATABASE.get(database, MANAGERS):
-        path = _crun.which("apt-get" if manager == "apt" else manager)
+        path = hostfs.which("apt-get" if manager == "apt" else manager)
         if path:
             return manager, path
     return None, None
@@ -218,7 +219,7 @@ def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
         return dict(answer, checked=False, error=str(exc))
     try:
         versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner)
-    except (PackageError, _crun.CommandTimeout, OSError) as exc:
+    except (PackageError, hostfs.CommandTimeout, OSError) as exc:
         return dict(answer, checked=False, manager=manager, error="%s: %s" % (manager, exc))
     return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions))
 

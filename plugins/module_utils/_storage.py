@@ -208,7 +208,7 @@ def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
             names = record.get("names") if isinstance(record.get("names"), list) else []
             cid = record.get("id") if isinstance(record.get("id"), str) else None
             name = names[0] if names and isinstance(names[0], str) else None
-            by_layer[record["layer"]] = (cid and display(cid), name and display(name))
+            by_layer[record["layer"]] = (cid, name)  # escaped only for the layers that have a config
     return by_layer, len(records)
 
 
@@ -242,13 +242,13 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
             try:
                 containers, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners, errors)
                 entry["containers"] = entry.get("containers", 0) + count
+                suffix = "/%s/%s" % (rootfs_subdir, CONFIG_NAME) if rootfs_subdir else "/" + CONFIG_NAME
                 for layer in sorted(os.listdir(layers_fd)):
-                    relative = os.path.join(layer, rootfs_subdir, CONFIG_NAME) if rootfs_subdir else \
-                        os.path.join(layer, CONFIG_NAME)
-                    host_path = os.path.join(entry["path"], layers_dir, relative)
+                    relative = layer + suffix
                     # The common case, no file: one lstat. Only a name that exists is walked safely.
                     if hostfs.lstat_at(layers_fd, relative) is None:
                         continue
+                    host_path = os.path.join(entry["path"], layers_dir, relative)
                     try:
                         record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
                                                 (owner_uid,), fix, mode, check_mode)
@@ -264,8 +264,8 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                         "storage_owner": entry["owner"],
                         "driver": driver,
                         "layer": display(layer),
-                        "container_id": container_id,
-                        "container_name": container_name,
+                        "container_id": container_id and display(container_id),
+                        "container_name": container_name and display(container_name),
                     })
                     records.append(record)
             finally:

@@ -68,7 +68,7 @@ reason:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._canary import canary
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import module_runner
+from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 

@@ -166,7 +166,8 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info, module_runner
+from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info
+from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 

@@ -122,7 +122,7 @@ runtimes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import CommandTimeout, module_runner
+from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import CommandTimeout, module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, upgrade
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 

@@ -240,7 +240,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._audit import audit
-from ansible_collections.fleetfix.crun.plugins.module_utils._crun import module_runner
+from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._files import write_json_atomically
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 

@@ -220,7 +220,7 @@ def test_offered_is_unchecked_when_the_package_manager_takes_too_long(monkeypatc
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
 
     def hangs(argv, timeout):
-        raise packages._crun.CommandTimeout("timed out after %ds" % timeout)
+        raise packages.hostfs.CommandTimeout("timed out after %ds" % timeout)
     answer = packages.offered([runtime("1.20", "1.20-1")], runner=hangs)
     assert (answer["checked"], answer["fixed_offered"]) == (False, None)
     assert answer["error"] == "apt: timed out after 60s"
