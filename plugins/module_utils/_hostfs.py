@@ -132,6 +132,20 @@ class HostRoot:
         return "HostRoot(%r)" % self.path
 
 
+class Ids:
+    """A set of uids given as single ids and ranges: a user's own uid and subordinate ids."""
+
+    def __init__(self, ids=(), ranges=()):
+        self.ids = frozenset(ids)
+        self.ranges = tuple((int(start), int(count)) for start, count in ranges)
+
+    def __contains__(self, uid):
+        return uid in self.ids or any(start <= uid < start + count for start, count in self.ranges)
+
+    def __repr__(self):
+        return "Ids(%r, %r)" % (sorted(self.ids), list(self.ranges))
+
+
 def _components(path):
     return [part for part in path.split("/") if part and part != "."]
 

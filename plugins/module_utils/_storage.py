@@ -166,6 +166,9 @@ def inspect_at(layer_fd, full, owners, fix=False, mode=0o444, check_mode=False):
         except OSError:
             pass  # too big or changed: the uid stays unknown; the mode says what matters
         if fix and record["status"] == UNREADABLE:
+            if os.geteuid() not in (hostfs.ROOT_UID, st.st_uid):
+                record["needs_root"] = True  # a subordinate id's file: the user cannot chmod it
+                return record
             if not check_mode:
                 hostfs.chmod_handle(handle, mode)
             record.update({"changed": True, "mode_before": record["mode"], "mode": "%04o" % mode, "status": OK})
@@ -212,15 +215,17 @@ def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
     return by_layer, len(records)
 
 
-def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False):
+def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False, subordinate=()):
     """(records, errors, identity) of one graphroot; identity is None when it does not exist.
 
-    Directories on the way may belong to root or to ``owner_uid``; a config file is read or
-    changed only when ``owner_uid`` owns it: a root-owned file in a user's storage may have been
-    moved there by that user, and a chmod by root would publish it.
+    Directories on the way may belong to root, to ``owner_uid`` or to one of its ``subordinate``
+    id ranges; a config file is read or changed only when ``owner_uid`` or a subordinate id owns
+    it: a root-owned file in a user's storage may have been moved there by that user, and a chmod
+    by root would publish it.
     """
     root = hostfs.HostRoot.of(root)
-    owners = tuple(sorted({hostfs.ROOT_UID, owner_uid}))
+    owners = hostfs.Ids((hostfs.ROOT_UID, owner_uid), subordinate)
+    file_owners = hostfs.Ids((owner_uid,), subordinate)
     records, errors = [], []
     try:
         graphroot_fd = hostfs.open_dir(root, entry["path"], owners)
@@ -251,12 +256,14 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                     host_path = os.path.join(entry["path"], layers_dir, relative)
                     try:
                         record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
-                                                (owner_uid,), fix, mode, check_mode)
+                                                file_owners, fix, mode, check_mode)
                     except OSError as exc:
                         errors.append({"path": display(host_path), "error": hostfs.describe(exc)})
                         continue
                     if record is None:
                         continue
+                    if record.pop("needs_root", False):
+                        record["fix_as_root"] = [layers_dir, layer, rootfs_subdir]
                     container_id, container_name = containers.get(layer, (None, None))
                     record.update({
                         "path": display(host_path),
@@ -283,9 +290,10 @@ def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, f
         os.close(layer_fd)
 
 
-def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode):
+def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode, subordinate=()):
     """One rootless user's storage, run as that user. Without ``graphroot``, the user's own
-    storage.conf (then the system's rootless_storage_path, then the default) decides it."""
+    storage.conf (then the system's rootless_storage_path, then the default) decides it.
+    A stale file owned by one of the user's ``subordinate`` ids is marked ``fix_as_root``."""
     root = hostfs.HostRoot(root_path)
     owners = (hostfs.ROOT_UID, uid)
     conf_errors, source = [], "storage_roots"
@@ -295,22 +303,75 @@ def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix,
         chosen = _text(own_conf, "graphroot") or rootless_storage_path or home + "/" + ROOTLESS_GRAPHROOT
         graphroot, source = _expand_home(chosen, home, name, uid), "rootless"
     entry = _entry(graphroot, name, source)
-    records, errors, identity = scan_graphroot(root, entry, uid, fix, mode, check_mode)
+    records, errors, identity = scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate)
     return {"entry": entry, "files": records, "errors": [{"path": None, "error": e} for e in conf_errors] + errors,
             "identity": identity}
 
 
-def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user):
+def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user, subordinate):
     name, uid, gid, home = user
     args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
     if os.geteuid() != 0:  # no privilege to drop: the kernel already judges every access as ours
         return scan_user(*args)
+    ranges = subordinate.get(name, []) + subordinate.get(str(uid), [])
     try:
-        return as_user(uid, gid, _groups(root, name, gid), scan_user, args)
+        result = as_user(uid, gid, _groups(root, name, gid), scan_user, args + (ranges,))
     except hostfs.ChildFailed as exc:
         return {"entry": None, "files": [], "identity": None,
                 "errors": [{"path": display(graphroot or home),
                             "error": "scanning the storage of %s as that user failed: %s" % (display(name), exc)}]}
+    for record in result["files"]:
+        location = record.pop("fix_as_root", None)
+        if location:
+            _fix_as_root(root, result["entry"]["path"], location, uid, ranges, record, mode, check_mode)
+    return result
+
+
+def _fix_as_root(root, graphroot, location, uid, ranges, record, mode, check_mode):
+    """Mend one stale file of a user's subordinate id, which the user's child could not chmod.
+
+    Root walks the same safe way (no symlink in any component; directories of root, the user or
+    their subordinate ids) and changes only a regular single-link file owned by a subordinate id:
+    its content is the user's own (``podman unshare`` reads it), so publishing it leaks nothing
+    the user could not read.
+    """
+    layers_dir, layer, rootfs_subdir = location
+    owners = hostfs.Ids((hostfs.ROOT_UID, uid), ranges)
+    full = root.join(os.path.join(graphroot, layers_dir, layer, rootfs_subdir, CONFIG_NAME))
+    try:
+        graphroot_fd = hostfs.open_dir(root, graphroot, owners)
+        try:
+            layers_fd = hostfs.open_below(graphroot_fd, layers_dir, owners, graphroot)
+            try:
+                fixed = _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, hostfs.Ids((), ranges), True,
+                                       mode, check_mode)
+            finally:
+                os.close(layers_fd)
+        finally:
+            os.close(graphroot_fd)
+    except OSError as exc:
+        record["error"] = hostfs.describe(exc)
+        return
+    if fixed is None:
+        record["error"] = "gone before root could change it"
+        return
+    for key in ("kind", "mode", "mode_before", "uid", "status", "changed", "error", "process_uid"):
+        if key in fixed:
+            record[key] = fixed[key]
+
+
+def subordinate_ids(root):
+    """{user name or uid: [(start, count)]} from the root's /etc/subuid (root-owned, read safely)."""
+    try:
+        data = hostfs.read_file(root, "/etc/subuid", hostfs.CONFIG_LIMIT, owners=(hostfs.ROOT_UID,))
+    except OSError:
+        return {}
+    ranges = {}
+    for line in (data or b"").decode("utf-8", "surrogateescape").splitlines():
+        fields = line.strip().split(":")
+        if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+            ranges.setdefault(fields[0], []).append((int(fields[1]), int(fields[2])))
+    return ranges
 
 
 def _owner_of(root, path, users):
@@ -333,6 +394,7 @@ def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_u
     system, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
     errors = [{"path": None, "error": e} for e in config_errors]
     users = _users(root)
+    subordinate = subordinate_ids(root) if users else {}
     roots, files, seen = [], [], set()
 
     def take(entry, result_files, result_errors, identity):
@@ -348,10 +410,10 @@ def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_u
         if owner is None:
             take(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode))
         else:
-            result = _scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user)
+            result = _scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user, subordinate)
             take(result["entry"], result["files"], result["errors"], result["identity"])
     for user in users:
-        result = _scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user)
+        result = _scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate)
         take(result["entry"], result["files"], result["errors"], result["identity"])
     counts = dict((status, sum(1 for f in files if f["status"] == status)) for status in STATUSES)
     counts["total"] = len(files)

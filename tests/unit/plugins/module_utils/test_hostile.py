@@ -162,6 +162,56 @@ def test_a_root_owned_config_in_a_users_storage_is_not_changed_and_says_why(host
     assert "owned by uid 0, not by the storage's owner" in record["error"]
 
 
+SUBORDINATE = 100000  # mallory's first subordinate uid in the fixture's /etc/subuid
+
+
+@pytest.fixture
+def subuid(host):
+    write(os.path.join(host["root"], "etc/subuid"), "mallory:%d:65536\nother:300000:65536\n" % SUBORDINATE)
+    return host
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_stale_config_of_a_users_subordinate_id_is_fixed_by_root_walking_safely(subuid, check_mode):
+    """A file of the user's subordinate uid (the container's root in a user namespace of its own,
+    e.g. --userns=keep-id): the user's child cannot chmod it, so root does, walking as safely."""
+    tree = StorageTree(subuid["root"], ROOTLESS, owner=USER)
+    path = tree.add_krun_config("c1", 0o700, uid=USER)
+    os.chown(path, SUBORDINATE, SUBORDINATE)
+    os.chown(os.path.dirname(path), SUBORDINATE + 1, SUBORDINATE + 1)  # a diff/ of a mapped id
+    result = storage.scan(subuid["root"], fix=True, check_mode=check_mode)
+    record = result["files"][0]
+    assert result["errors"] == [] and "fix_as_root" not in record
+    assert (record["changed"], record["status"], record["mode_before"], record["mode"]) == \
+        (True, storage.OK, "0700", "0444")
+    assert mode_of(path) == (0o700 if check_mode else 0o444)
+
+
+def test_a_config_of_another_users_subordinate_id_is_not_changed(subuid):
+    path = StorageTree(subuid["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
+    os.chown(path, 300000, 300000)
+    result = storage.scan(subuid["root"], fix=True)
+    assert mode_of(path) == 0o700 and "owned by uid 300000" in result["files"][0]["error"]
+
+
+def test_a_symlink_swapped_in_before_root_walks_to_a_subordinate_file_is_not_followed(subuid, victim):
+    """Between the user's child reporting the file and root's walk, the user replaces the layer's
+    diff/ with a symlink to a directory holding root's file: root refuses the component."""
+    tree = StorageTree(subuid["root"], ROOTLESS, owner=USER)
+    path = tree.add_krun_config("c1", 0o700, uid=USER)
+    os.chown(path, SUBORDINATE, SUBORDINATE)
+    diff = os.path.dirname(path)
+
+    def child_then_swap(uid, gid, groups, func, args):
+        result = hostfs.run_as_user(uid, gid, groups, func, args)
+        os.rename(diff, diff + ".moved")
+        os.symlink(os.path.dirname(victim["path"]), diff)
+        return result
+    result = storage.scan(subuid["root"], fix=True, as_user=child_then_swap)
+    assert mode_of(victim["path"]) == 0o700 and mode_of(diff + ".moved/" + CONFIG_NAME) == 0o700
+    assert result["files"][0]["changed"] is False and "symlink" in result["files"][0]["error"]
+
+
 def test_a_users_own_stale_config_is_fixed_as_that_user(host):
     path = StorageTree(host["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
     result = storage.scan(host["root"], fix=True)
