@@ -118,3 +118,14 @@ apt_install() {
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
 }
+
+# The Debian mirror this machine's own apt sources name (FLEETFIX_DEBIAN_MIRROR overrides it):
+# the project never names one itself.
+debian_mirror() {
+  local mirror=${FLEETFIX_DEBIAN_MIRROR:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)}
+  if [ -z "$mirror" ]; then
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  fi
+  [ -n "$mirror" ] || die "no Debian mirror found in this machine's apt sources; set FLEETFIX_DEBIAN_MIRROR"
+  printf '%s\n' "${mirror%/}"
+}

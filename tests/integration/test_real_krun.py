@@ -1,0 +1,197 @@
+"""The seed's symptom on real crun, and each remediation path curing it, asserted by running the
+container and reading its environment, never by reading a mode.
+
+Real: upstream crun 1.8.1 (affected) and 1.21 (fixed) built --with-libkrun from Debian's source
+tarballs (tests/realcrun/build), the kernel's permission check on the file real crun wrote, the
+hook program, the krun_config module, and podman for the stale-container case.
+TEST STAND-IN: libkrun.so.1 (tests/realcrun/libkrun-standin.c), the microVM monitor, which is not
+packaged anywhere reachable here; it opens /.krun_config.json as the container's user, as the real
+VMM's file server does, and runs the command with the environment found there.
+
+The fast variant runs crun directly on an OCI bundle (about a second each); the bundle's rootfs
+sits where an overlay layer's diff/ would, so the storage sweep finds the file real crun wrote.
+"""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import uuid
+
+import pytest
+
+from support import REPO, PrivatePodman, build_busybox_image
+
+HOOK = os.path.join(REPO, "roles", "hook", "files", "fleetfix-krun-hook")
+BUILD = os.path.join(REPO, "tests", "realcrun", "build")
+PRINT_ENV = 'echo "marker TEST=$TEST container=$container"'
+CURED = "marker TEST=here container=oci"
+SYMPTOM = "marker TEST= container="
+
+
+@pytest.fixture(scope="module")
+def realcrun():
+    proc = subprocess.run([BUILD, "--dir"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(proc.stderr.strip())
+    return proc.stdout.strip()
+
+
+def runtime(realcrun, version, name="krun"):
+    return os.path.join(realcrun, "crun-%s" % version, "bin", name)
+
+
+class Bundle:
+    """An OCI bundle whose rootfs is a layer's diff/ in a graphroot of its own, under an alternate
+    host root (``host``), so the sweep looks at this graphroot alone, never at the machine's."""
+
+    def __init__(self, base, realcrun, uid=1234, readonly=False, hook=False, annotations=None):
+        self.host = os.path.join(str(base), "host")
+        self.base = os.path.join(self.host, "bundle")
+        self.graphroot = os.path.join(self.base, "storage")
+        self.rootfs = os.path.join(self.graphroot, "overlay", "layer1", "diff")
+        self.state = os.path.join(self.base, "state")
+        os.makedirs(os.path.join(self.rootfs, "bin"))
+        os.chmod(str(base), 0o755)  # the container's user walks down to its rootfs
+        shutil.copy(shutil.which("busybox"), os.path.join(self.rootfs, "bin", "busybox"))
+        for applet in ("sh", "echo"):
+            os.symlink("busybox", os.path.join(self.rootfs, "bin", applet))
+        subprocess.run([runtime(realcrun, "1.21", "crun"), "spec"], cwd=self.base, check=True)
+        with open(os.path.join(self.base, "config.json")) as handle:
+            config = json.load(handle)
+        config["root"] = {"path": self.rootfs, "readonly": readonly}
+        config["process"].update({"terminal": False, "user": {"uid": uid, "gid": uid},
+                                  "env": ["PATH=/bin", "TEST=here", "container=oci"],
+                                  "args": ["sh", "-c", PRINT_ENV]})
+        config["annotations"] = dict(annotations or {})
+        if hook:
+            # as the hook role's JSON runs it
+            config["hooks"] = {"createRuntime": [{"path": "/usr/bin/python3",
+                                                  "args": ["python3", "-I", "-S", HOOK]}]}
+        with open(os.path.join(self.base, "config.json"), "w") as handle:
+            json.dump(config, handle)
+
+    def run(self, binary):
+        proc = subprocess.run([binary, "--root", self.state, "run", "-b", self.base, "c" + uuid.uuid4().hex[:12]],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    @property
+    def config_mode(self):
+        return stat.S_IMODE(os.lstat(os.path.join(self.rootfs, ".krun_config.json")).st_mode)
+
+
+def test_affected_crun_loses_a_non_root_containers_environment(realcrun, tmp_path):
+    bundle = Bundle(tmp_path, realcrun)
+    assert bundle.run(runtime(realcrun, "1.8.1")) == SYMPTOM
+    assert bundle.config_mode == 0o700
+
+
+def test_affected_crun_is_fine_for_a_root_container(realcrun, tmp_path):
+    assert Bundle(tmp_path, realcrun, uid=0).run(runtime(realcrun, "1.8.1")) == CURED
+
+
+def test_fixed_crun_keeps_a_non_root_containers_environment(realcrun, tmp_path):
+    bundle = Bundle(tmp_path, realcrun)
+    assert bundle.run(runtime(realcrun, "1.21")) == CURED
+    assert bundle.config_mode == 0o444
+
+
+def test_the_annotation_route_on_plain_crun_shows_the_symptom_too(realcrun, tmp_path):
+    bundle = Bundle(tmp_path, realcrun, annotations={"run.oci.handler": "krun"})
+    assert bundle.run(runtime(realcrun, "1.8.1", "crun")) == SYMPTOM
+
+
+def test_a_container_created_under_the_affected_crun_loses_env_and_command_under_the_fixed_one(realcrun, tmp_path):
+    bundle = Bundle(tmp_path, realcrun)
+    bundle.run(runtime(realcrun, "1.8.1"))
+    # O_CREAT|O_TRUNC keeps the old inode and its 0700; the command falls back to /bin/sh
+    assert bundle.run(runtime(realcrun, "1.21")) == ""
+    assert bundle.config_mode == 0o700
+
+
+@pytest.mark.parametrize("variant", ["krun", "read-only rootfs", "annotation"])
+def test_the_hook_cures_the_affected_crun(realcrun, tmp_path, variant):
+    bundle = Bundle(tmp_path, realcrun, hook=True, readonly=variant == "read-only rootfs",
+                    annotations={"run.oci.handler": "krun"} if variant == "annotation" else None)
+    binary = runtime(realcrun, "1.8.1", "crun" if variant == "annotation" else "krun")
+    assert bundle.run(binary) == CURED
+
+
+def test_the_sweep_cures_a_stale_container_under_the_fixed_crun(realcrun, tmp_path, module):
+    bundle = Bundle(tmp_path, realcrun)
+    bundle.run(runtime(realcrun, "1.8.1"))
+    assert bundle.run(runtime(realcrun, "1.21")) == ""
+    swept = module(tmp_path, "fleetfix.crun.krun_config",
+                   {"root": bundle.host, "storage_roots": ["/bundle/storage"], "state": "fixed"})
+    assert swept["changed"] is True and swept["counts"]["changed"] == 1, swept
+    assert bundle.run(runtime(realcrun, "1.21")) == CURED
+
+
+@pytest.mark.podman
+def test_podman_stale_container_is_cured_by_the_sweep(realcrun, tmp_path, module):
+    """podman records the runtime path given at create: a symlink repointed from 1.8.1 to 1.21
+    between two starts is the upgrade of the package under a container that already exists."""
+    podman_binary = shutil.which("podman")
+    if podman_binary is None:
+        pytest.fail("podman is not installed: scripts/setup-host installs it")
+    podman = PrivatePodman(str(tmp_path), podman_binary)
+    try:
+        build_busybox_image(podman, "localhost/fleetfix-test-env", config_mode=None)
+        os.makedirs(str(tmp_path / "bin"))
+        krun = str(tmp_path / "bin" / "krun")
+        os.symlink(runtime(realcrun, "1.8.1"), krun)
+        cid = podman("create", "--runtime", krun, "--network", "none", "--user", "1234", "-e", "TEST=here",
+                     "--env", "container=oci", "localhost/fleetfix-test-env", "sh", "-c", PRINT_ENV)
+
+        def start():
+            return podman("start", "--attach", cid)
+        assert start() == SYMPTOM
+        os.unlink(krun)
+        os.symlink(runtime(realcrun, "1.21"), krun)
+        assert start() == ""
+        swept = module(tmp_path, "fleetfix.crun.krun_config",
+                       {"root": str(tmp_path), "storage_roots": ["/storage"], "state": "fixed"})
+        assert swept["counts"]["changed"] == 1, swept
+        assert start() == CURED
+    finally:
+        podman.close()
+
+
+# --- the build's faults: each one line naming what is missing, never a silent fallback ------------
+
+def build_in(tmp_path, env):
+    return subprocess.run([BUILD], capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, FLEETFIX_REALCRUN_CACHE=str(tmp_path / "cache"), **env))
+
+
+def test_a_missing_build_dependency_is_named_in_one_line(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name not in ("gperf", "go-md2man"):
+            os.symlink(os.path.join("/usr/bin", name), str(bin_dir / name))
+    proc = build_in(tmp_path, {"PATH": str(bin_dir)})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    prefix, suffix = "ERROR: cannot build real crun: missing ", " (scripts/setup-host installs them)"
+    assert lines[0].startswith(prefix) and lines[0].endswith(suffix)
+    assert sorted(lines[0][len(prefix):-len(suffix)].split()) == ["go-md2man", "gperf"]
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("served, needle", [
+    (None, "cannot fetch crun_1.8.1.orig.tar.xz from"),
+    (b"not the release tarball", "does not have the expected sha256"),
+])
+def test_an_unreachable_or_wrong_source_tarball_fails_in_one_line(tmp_path, served, needle):
+    mirror = tmp_path / "mirror"
+    if served is not None:
+        (mirror / "pool/main/c/crun").mkdir(parents=True)
+        (mirror / "pool/main/c/crun/crun_1.8.1.orig.tar.xz").write_bytes(served)
+    proc = build_in(tmp_path, {"FLEETFIX_DEBIAN_MIRROR": "file://%s" % mirror})
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert proc.returncode != 0 and len(errors) == 1 and needle in errors[0], proc.stderr
+    assert not any(name.endswith(".tar.xz") for name in os.listdir(str(tmp_path / "cache" / "downloads")))
