@@ -127,8 +127,7 @@ class OpenWatch:
 
 
 @pytest.mark.parametrize("special", sorted(SPECIAL_IMAGES))
-def test_a_special_file_under_the_name_is_never_opened_by_the_real_hook(playbook, images, hook_vars, tmp_path,
-                                                                       special):
+def test_a_special_file_under_the_name_is_never_opened_by_the_real_hook(playbook, images, hook_vars, tmp_path, special):
     """Real podman and crun run the installed hook on a container whose image ships a FIFO or a
     device node as /.krun_config.json: the container starts, the hook never opens it (inotify on
     the container's merged rootfs sees no open and no chmod) and says why in its log line."""
