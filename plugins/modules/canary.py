@@ -21,7 +21,10 @@ description:
     hooks directory and hook program working together.
   - Fails when the container cannot read the file. Skips (without failing) when podman is not installed, and in
     check mode.
-  - This runs with crun's normal handler, not the krun handler; the file and its mode are what matter.
+  - With O(krun) (a krun entry point, for example the first of the audit's C(krun_entrypoints)), it tests the
+    symptom itself instead - a non-root container started with that runtime and a marker variable
+    (C(-e FLEETFIX_CANARY=...)) must receive it - where that handler can start; where it cannot (libkrun not
+    loadable), it falls back to the file-mode canary above and says so. RV(kind) tells which ran.
 author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
@@ -44,11 +47,21 @@ options:
     description: Seconds each podman command may take.
     type: int
     default: 120
+  krun:
+    description:
+      - A krun entry point (C(krun), C(crun-krun)) to run the symptom canary with, as C(podman --runtime).
+      - Omit it to run the file-mode canary with crun's normal handler.
+    type: path
 """
 
 EXAMPLES = r"""
 - name: Check that the hook works under podman's real configuration
   fleetfix.crun.canary:
+  register: canary
+
+- name: Check that a non-root krun container gets its environment
+  fleetfix.crun.canary:
+    krun: /usr/bin/krun
   register: canary
 """
 
@@ -58,6 +71,12 @@ status:
   returned: always
   type: str
   sample: passed
+kind:
+  description: Which canary ran - C(symptom) (a krun container's environment), C(file mode) (a non-root
+    container reading an owner-only config), or null when skipped.
+  returned: always
+  type: str
+  sample: symptom
 reason:
   description: What happened, in words.
   returned: always
@@ -78,6 +97,7 @@ def main():
             uid=dict(type="int", default=1234),
             image=dict(type="str", default="localhost/fleetfix-canary:latest"),
             timeout=dict(type="int", default=120),
+            krun=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -87,9 +107,9 @@ def main():
     if bad:
         module.fail_json(msg=bad)
     if module.check_mode:
-        module.exit_json(changed=False, status="skipped", reason="check mode: the canary starts a container")
+        module.exit_json(changed=False, status="skipped", kind=None, reason="check mode: the canary starts a container")
     result = canary(module_runner(module), uid=module.params["uid"], image=module.params["image"],
-                    timeout=module.params["timeout"])
+                    timeout=module.params["timeout"], krun=module.params["krun"])
     if result["status"] == "failed":
         module.fail_json(msg="canary failed: %s" % result["reason"], changed=False, **result)
     module.exit_json(changed=False, **result)

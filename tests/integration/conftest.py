@@ -3,11 +3,12 @@
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from ansible_run import ansible_playbook
-from support import PrivatePodman, build_busybox_image, link, stand_in_crun
+from support import REPO, VERSION_FIXTURES, PrivatePodman, build_busybox_image, link, write
 
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 
@@ -32,17 +33,37 @@ def module(tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def realcrun():
+    """The directory of the real crun 1.8.1 and 1.21 builds with the krun handler and the TEST
+    STAND-IN libkrun (tests/realcrun/build; scripts/test builds them first)."""
+    proc = subprocess.run([os.path.join(REPO, "tests", "realcrun", "build"), "--dir"], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(proc.stderr.strip())
+    return proc.stdout.strip()
+
+
 @pytest.fixture
-def affected_podman(tmp_path):
-    """Real podman on private storage and hooks (nothing of this machine's is touched), with a
-    TEST STAND-IN affected crun: tmp_path/bin/crun prints the real crun 1.20 (+LIBKRUN) --version
-    text, next to a krun symlink, since no affected crun can be installed here."""
+def affected_podman(tmp_path, realcrun):
+    """Real podman on private storage and hooks (nothing of this machine's is touched), with an
+    affected crun 1.20 (+LIBKRUN) at tmp_path/bin/crun, next to a krun symlink, as a Fedora
+    crun-krun host has them.
+
+    TEST STAND-IN for the version only: no crun 1.20 build is reachable here (Debian carries 1.8.1
+    and 1.21), and 1.8.1 is also affected by CVE-2025-24965, which no hook mitigates. So
+    `--version` prints the real Fedora 41 crun 1.20 text, and everything else runs real upstream
+    crun 1.8.1 with the krun handler (tests/realcrun/build), whose crun-1685 behaviour (the 0700
+    file) is the same as 1.20's; its libkrun is the stand-in too."""
     podman_binary = shutil.which("podman")
     if podman_binary is None:
         pytest.fail("podman is not installed: scripts/setup-host installs it")
     podman = PrivatePodman(str(tmp_path), podman_binary)
     build_busybox_image(podman, "localhost/fleetfix-test-busybox", config_mode=None)
-    stand_in_crun(tmp_path, "/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    write(str(tmp_path / "bin" / "crun"),
+          '#!/bin/bash\nif [ "${1:-}" = --version ]; then cat "%s"; else exec -a "${0##*/}" "%s" "$@"; fi\n'
+          % (os.path.join(VERSION_FIXTURES, "fedora-41-crun-1.20-libkrun.txt"),
+             os.path.join(realcrun, "crun-1.8.1", "bin", "crun")), 0o755)
     link(tmp_path, "/bin/krun", "crun")
     yield podman
     podman.close()

@@ -7,8 +7,9 @@ and a limit. These tests build exactly that directory from docs/awx and call ans
 
 Real: ansible-runner, ansible-playbook, the installed collection, podman with real containers in
 private storage (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), this machine's apt.
-Test stand-ins: the affected crun 1.20 (a script printing its real --version text, with a krun
-symlink) and the owner-only /.krun_config.json it would have written into a container's rootfs.
+The affected crun (conftest's affected_podman) runs real upstream crun 1.8.1 code with a krun symlink.
+TEST STAND-INS: its version (it prints crun 1.20's --version text), its libkrun.so.1 (no microVM
+here) and the owner-only /.krun_config.json planted into a container's rootfs.
 """
 
 import json

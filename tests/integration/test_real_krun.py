@@ -21,21 +21,14 @@ import uuid
 
 import pytest
 
-from support import REPO, PrivatePodman, build_busybox_image
+from ansible_collections.fleetfix.crun.plugins.module_utils import _canary as canary
+from support import REPO, PrivatePodman, build_busybox_image, run_process
 
 HOOK = os.path.join(REPO, "roles", "hook", "files", "fleetfix-krun-hook")
 BUILD = os.path.join(REPO, "tests", "realcrun", "build")
 PRINT_ENV = 'echo "marker TEST=$TEST container=$container"'
 CURED = "marker TEST=here container=oci"
 SYMPTOM = "marker TEST= container="
-
-
-@pytest.fixture(scope="module")
-def realcrun():
-    proc = subprocess.run([BUILD, "--dir"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.fail(proc.stderr.strip())
-    return proc.stdout.strip()
 
 
 def runtime(realcrun, version, name="krun"):
@@ -195,3 +188,61 @@ def test_an_unreachable_or_wrong_source_tarball_fails_in_one_line(tmp_path, serv
     errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
     assert proc.returncode != 0 and len(errors) == 1 and needle in errors[0], proc.stderr
     assert not any(name.endswith(".tar.xz") for name in os.listdir(str(tmp_path / "cache" / "downloads")))
+
+
+# --- the canary that tests the symptom itself (through podman's normal configuration) -------------
+
+@pytest.fixture
+def private_podman(tmp_path, monkeypatch):
+    """Real podman whose normal configuration is private (CONTAINERS_CONF / CONTAINERS_STORAGE_CONF
+    in the environment the canary's commands inherit), hooks directory included."""
+    podman_binary = shutil.which("podman")
+    if podman_binary is None:
+        pytest.fail("podman is not installed: scripts/setup-host installs it")
+    podman = PrivatePodman(str(tmp_path), podman_binary)
+    for name, value in podman.env.items():
+        monkeypatch.setenv(name, value)
+    yield podman
+    podman.close()
+
+
+def install_hook(podman):
+    os.makedirs(podman.hooks_dir, exist_ok=True)
+    with open(os.path.join(podman.hooks_dir, "50-fleetfix-krun.json"), "w") as handle:
+        json.dump({"version": "1.0.0", "hook": {"path": "/usr/bin/python3", "args": ["python3", "-I", "-S", HOOK]},
+                   "when": {"always": True}, "stages": ["createRuntime"]}, handle)
+
+
+def without_libkrun(realcrun, tmp_path):
+    """Real crun 1.8.1 whose RPATH names an empty directory: +LIBKRUN, but libkrun cannot load."""
+    with open(runtime(realcrun, "1.8.1", "crun"), "rb") as handle:
+        data = handle.read()
+    old, new = (realcrun + "/lib").encode(), (realcrun + "/nil").encode()
+    assert old in data and len(old) == len(new)
+    krun = str(tmp_path / "nolib" / "krun")
+    os.makedirs(os.path.dirname(krun))
+    with open(krun, "wb") as handle:
+        handle.write(data.replace(old, new))
+    os.chmod(krun, 0o755)
+    return krun
+
+
+@pytest.mark.podman
+@pytest.mark.parametrize("version, hook, status", [("1.8.1", False, "failed"), ("1.8.1", True, "passed"),
+                                                   ("1.21", False, "passed")])
+def test_the_symptom_canary_fails_exactly_where_the_environment_is_lost(realcrun, private_podman, version, hook,
+                                                                         status):
+    if hook:
+        install_hook(private_podman)
+    result = canary.canary(run_process, krun=runtime(realcrun, version), timeout=60)
+    assert (result["status"], result["kind"]) == (status, "symptom"), result
+    if status == "failed":
+        assert "FLEETFIX_CANARY did not arrive" in result["reason"]
+
+
+@pytest.mark.podman
+def test_where_libkrun_cannot_load_the_canary_tests_the_file_mode_and_says_so(realcrun, private_podman, tmp_path):
+    install_hook(private_podman)
+    result = canary.canary(run_process, krun=without_libkrun(realcrun, tmp_path), timeout=60)
+    assert (result["status"], result["kind"]) == ("passed", "file mode"), result
+    assert result["reason"].startswith("the krun handler cannot start here")

@@ -4,9 +4,11 @@ Real: podman, crun 1.8.1, the package manager (apt: asked for a fixed crun, whic
 not offer, so the hook path is taken), the hook program, the canary container, every role.
 Private: podman reads a private containers.conf and storage.conf (CONTAINERS_CONF,
 CONTAINERS_STORAGE_CONF), so hooks and containers of this machine are never touched.
-Test stand-ins: an affected crun (1.20 with libkrun) cannot run here, so a script printing the
-real crun 1.20 `--version` text with a `krun` symlink is named in audit_crun_paths; and the
-owner-only /.krun_config.json such a crun writes is planted in a real container's rootfs.
+The affected crun named in audit_crun_paths (conftest's affected_podman) runs real upstream crun
+1.8.1 code with the krun handler, so the canary runs the symptom itself through it: a non-root krun
+container must receive its marker variable. TEST STAND-INS: its version (it prints crun 1.20's
+--version text), its libkrun.so.1 (no microVM here), and the owner-only /.krun_config.json
+planted in a real container's rootfs for the sweep.
 """
 
 import json
@@ -56,7 +58,8 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
     assert run.results("Record what the upgrade did")[0]["ansible_facts"]["upgrade_available"] is False
     assert host.config_mode(stale) == 0o444
     assert os.path.exists(hook_json)
-    assert run.results("Run the canary container")[0]["status"] == "passed"
+    canary = run.results("Run the canary container")[0]
+    assert (canary["status"], canary["kind"]) == ("passed", "symptom"), canary
     assert facts(tmp_path)["status"] == "mitigated"
     assert stat.S_IMODE(os.stat(str(tmp_path / SENTINEL_NAME)).st_mode) == 0o600
     assert [f["container_name"] for f in run.results("Record the containers")[0]["ansible_facts"]
