@@ -29,7 +29,14 @@ _LOCK_PATTERNS = (
     re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|dpkg was interrupted"),
     re.compile(r"Waiting for process with pid|another copy is running|Existing lock", re.I),
     re.compile(r"System management is locked", re.I),
+    re.compile(r"already locked by", re.I),  # dnf with exit_on_lock
+    re.compile(r"can't create transaction lock", re.I),  # rpm's own lock, held by any rpm client
 )
+# dnf and yum wait for another instance's lock for ever unless told not to.
+_DNF_NO_WAIT = "--setopt=exit_on_lock=True"
+# zypper ends a failure with this; the reason is on an earlier line.
+_GENERIC_LINES = ("Please see the above error message for a hint.",)
+_REASON_LINE = re.compile(r"error|fail|problem|lock|not found|signature|refused|abort|denied|nothing provides", re.I)
 
 
 class PackageError(Exception):
@@ -57,15 +64,15 @@ def available_versions(manager, tool, name, timeout, runner):
         _check(rc, err, "apt-cache policy %s" % name)
         return apt_policy_versions(out)
     if manager in ("dnf", "yum"):
-        rc, out, err = runner([tool, "-q", "repoquery", "--available", "--qf", "%{version}-%{release} %{arch}\n",
-                               name], timeout)
+        rc, out, err = runner([tool, "-q", _DNF_NO_WAIT, "repoquery", "--available", "--qf",
+                               "%{version}-%{release} %{arch}\n", name], timeout)
         _check(rc, err, "%s repoquery %s" % (manager, name))
         return _for_this_arch(line.split() for line in out.splitlines())
     rc, out, err = runner([tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
                            "--type", "package", name], timeout)
-    if rc == 104:  # zypper: nothing found
+    if rc in (6, 104):  # zypper: no repository enabled, or nothing found
         return []
-    _check(rc, err or out, "zypper search %s" % name)
+    _check(rc, out + "\n" + err, "zypper search %s" % name)
     rows = []
     for line in out.splitlines():
         cells = [c.strip() for c in line.split("|")]
@@ -133,9 +140,11 @@ def package_file_version(manager, path, timeout, runner):
 
 def update_cache(manager, tool, timeout, runner):
     argv = {"apt": [tool, "update", "-q"], "zypper": [tool, "--non-interactive", "refresh"]}.get(
-        manager, [tool, "-q", "makecache"])
-    rc, _out, err = runner(argv, timeout)
-    _check(rc, err, "refreshing the %s package cache" % manager)
+        manager, [tool, "-q", _DNF_NO_WAIT, "makecache"])
+    rc, out, err = runner(argv, timeout)
+    if manager == "zypper" and rc == 6:  # no repository enabled: nothing to refresh, nothing offered
+        return
+    _check(rc, out + "\n" + err, "refreshing the %s package cache" % manager)
 
 
 def install_argv(manager, tool, names, version=None, package_file=None):
@@ -151,21 +160,26 @@ def install_argv(manager, tool, names, version=None, package_file=None):
         return [tool, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"] \
             + targets
     if manager == "zypper":
-        return [tool, "--non-interactive", "install", "--oldpackage"] + targets
-    return [tool, "install", "-y"] + targets
+        # a package file is the operator's own choice: zypper would refuse it unless signed
+        return [tool, "--non-interactive", "install", "--oldpackage"] \
+            + (["--allow-unsigned-rpm"] if package_file else []) + targets
+    return [tool, _DNF_NO_WAIT, "install", "-y"] + targets
 
 
 def install(manager, tool, names, version, package_file, timeout, runner):
     rc, out, err = runner(install_argv(manager, tool, names, version, package_file), timeout)
-    _check(rc, err or out, "installing %s" % (package_file or ", ".join(names)))
+    _check(rc, out + "\n" + err, "installing %s" % (package_file or ", ".join(names)))
 
 
-def _check(rc, err, what):
+def _check(rc, output, what):
+    """Raise PackageError for a failed command; ``output`` is all it printed (zypper reports on
+    stdout, dnf and apt on stderr). The reason given is its last line that names one."""
     if rc == 0:
         return
-    detail = (err or "").strip().splitlines()
-    detail = detail[-1] if detail else "exit code %d" % rc
-    if any(pattern.search(err or "") for pattern in _LOCK_PATTERNS):
+    lines = [line.strip() for line in (output or "").splitlines() if line.strip() and line.strip() not in _GENERIC_LINES]
+    reasons = [line for line in lines if _REASON_LINE.search(line)]
+    detail = (reasons or lines or ["exit code %d" % rc])[-1]
+    if any(pattern.search(output or "") for pattern in _LOCK_PATTERNS):
         raise PackageError("the package manager is locked by another process, nothing was changed (%s): %s"
                            % (what, detail))
     raise PackageError("%s failed: %s" % (what, detail))

@@ -1,0 +1,51 @@
+"""Runs inside an RPM-family test container: calls one of the collection's package functions with
+real rpm, dnf or zypper, and prints its result (or its error) as one JSON line.
+
+    python3 rpm_driver.py '{"call": "upgrade", "kwargs": {...}}'
+
+The collection is mounted read-only on PYTHONPATH; the runner has the modules' contract (C
+locale, a process group killed at the timeout, CommandTimeout).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit as audit
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
+from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
+
+
+def runner(argv, timeout, stdin=None):
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(os.environ, LANG="C", LC_ALL="C"))
+    try:
+        out, err = proc.communicate(input=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise hostfs.CommandTimeout("timed out after %ss" % timeout)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+CALLS = {
+    "audit": lambda **kw: audit.audit(runner, **kw),
+    "available_versions": lambda **kw: packages.available_versions(runner=runner, **kw),
+    "upgrade": lambda **kw: packages.upgrade(runner, **kw),
+}
+
+
+def main():
+    request = json.loads(sys.argv[1])
+    try:
+        result = {"result": CALLS[request["call"]](**request.get("kwargs", {}))}
+    except (packages.PackageError, hostfs.CommandTimeout) as exc:
+        result = {"error": "%s: %s" % (type(exc).__name__, exc)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
