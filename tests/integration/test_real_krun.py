@@ -230,8 +230,7 @@ def without_libkrun(realcrun, tmp_path):
 @pytest.mark.podman
 @pytest.mark.parametrize("version, hook, status", [("1.8.1", False, "failed"), ("1.8.1", True, "passed"),
                                                    ("1.21", False, "passed")])
-def test_the_symptom_canary_fails_exactly_where_the_environment_is_lost(realcrun, private_podman, version, hook,
-                                                                         status):
+def test_the_symptom_canary_fails_exactly_where_the_environment_is_lost(realcrun, private_podman, version, hook, status):
     if hook:
         install_hook(private_podman)
     result = canary.canary(run_process, krun=runtime(realcrun, version), timeout=60)
