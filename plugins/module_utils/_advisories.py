@@ -40,6 +40,10 @@ ADVISORIES = (
         "last_affected": (1, 20, 0),
         "fixed": (1, 21, 0),
         "url": "containers/crun issue 1685",
+        # A SEV guest reads its configuration from the encrypted disk image (krun-sev.json and
+        # krun_set_root_disk), never from /.krun_config.json: a crun that can load only
+        # libkrun-sev.so.1 writes the file but nothing reads it.
+        "sev_guests_read_the_file": False,
     },
     {
         "id": "CVE-2025-24965",
@@ -48,6 +52,8 @@ ADVISORIES = (
         "last_affected": (1, 19, 0),
         "fixed": (1, 20, 0),
         "url": "CVE-2025-24965",
+        # crun writes the file on the host side for every krun container, SEV or not.
+        "sev_guests_read_the_file": True,
     },
 )
 
@@ -101,13 +107,21 @@ def _verdict(advisory, status, reason):
     return {"id": advisory["id"], "status": status, "reason": reason}
 
 
+LIBKRUN_PLAIN = "libkrun.so.1"
+LIBKRUN_SEV = "libkrun-sev.so.1"
+
+
 def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints):
     """Evaluate one advisory for one crun binary.
 
     ``version`` is a 3-tuple or None; ``features`` a list of ``+TAG`` strings, or None when the
-    binary did not report them; ``libkrun`` a library path or None; ``krun_entrypoints`` a list
-    of paths through which crun runs as its krun handler.
+    binary did not report them; ``libkrun`` the libkrun flavours this crun would load, as
+    {soname: path} (None or {} when none is found); ``krun_entrypoints`` a list of paths through
+    which crun runs as its krun handler.
     """
+    flavours = libkrun or {}
+    usable = [flavours[s] for s in (LIBKRUN_PLAIN, LIBKRUN_SEV) if s in flavours
+              and (s == LIBKRUN_PLAIN or advisory.get("sev_guests_read_the_file"))]
     if version is None:
         return _verdict(advisory, UNKNOWN, "crun version could not be determined")
     shown = format_version(version)
@@ -123,14 +137,18 @@ def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints):
     if LIBKRUN_FEATURE not in features:
         return _verdict(advisory, NOT_APPLICABLE, "crun %s is built without %s: the krun handler "
                         "cannot run" % (shown, LIBKRUN_FEATURE))
-    if not libkrun and not krun_entrypoints:
+    if not usable and LIBKRUN_SEV in flavours:
+        return _verdict(advisory, NOT_APPLICABLE, "crun %s can load only %s (%s): its SEV guests read their "
+                        "configuration from the encrypted disk image, not from /.krun_config.json, and "
+                        "other krun containers cannot start" % (shown, LIBKRUN_SEV, flavours[LIBKRUN_SEV]))
+    if not usable and not krun_entrypoints:
         return _verdict(advisory, NOT_APPLICABLE, "crun %s is built with %s, but neither libkrun nor a "
                         "krun entry point was found" % (shown, LIBKRUN_FEATURE))
     evidence = []
     if krun_entrypoints:
         evidence.append("krun entry point %s" % ", ".join(krun_entrypoints))
-    if libkrun:
-        evidence.append("libkrun at %s" % libkrun)
+    if usable:
+        evidence.append("libkrun at %s" % ", ".join(usable))
     return _verdict(advisory, AFFECTED, "crun %s with %s (%s); fixed in %s"
                     % (shown, LIBKRUN_FEATURE, "; ".join(evidence), format_version(advisory["fixed"])))
 

@@ -14,6 +14,7 @@ import posixpath
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
+from ansible_collections.fleetfix.crun.plugins.module_utils import _elf as elf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 STANDARD_DIRS = (
@@ -23,8 +24,12 @@ STANDARD_DIRS = (
 RUNTIME_NAMES = ("crun", "krun", "crun-krun")
 # crun picks its krun handler from the name it was started under (fill_handler_from_argv0).
 KRUN_NAMES = ("krun", "crun-krun")
-# crun dlopens libkrun by soname; these are the variants it knows.
-LIBKRUN_SONAMES = ("libkrun.so.1", "libkrun-sev.so.1", "libkrun-tdx.so.1")
+# crun dlopens libkrun by soname (krun.c libkrun_load): the plain flavour, then the SEV one, and
+# from 1.27 also the AWS Nitro one. No crun loads libkrun-tdx.so.1, so finding it means nothing.
+LIBKRUN = advisories.LIBKRUN_PLAIN
+LIBKRUN_SEV = advisories.LIBKRUN_SEV
+LIBKRUN_AWSNITRO = "libkrun-awsnitro.so.1"
+AWSNITRO_SINCE = (1, 27, 0)
 DEFAULT_LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib64", "/usr/local/lib")
 RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 
@@ -174,13 +179,35 @@ def library_dirs(root):
     return dirs
 
 
-def find_libkrun(root):
-    for directory in library_dirs(root):
-        for soname in LIBKRUN_SONAMES:
+def loader_dirs(root, realpath, system_dirs):
+    """Where the dynamic loader looks for a library crun dlopen()s: the executable's DT_RPATH (when
+    it has no DT_RUNPATH), else its DT_RUNPATH, with $ORIGIN expanded; then the system's
+    directories. (LD_LIBRARY_PATH does not count: conmon starts the runtime with an almost empty
+    environment.) An unreadable or non-ELF binary contributes nothing."""
+    try:
+        with open(root.join(realpath), "rb") as handle:
+            rpath, runpath = elf.search_paths(handle.read(elf.MAX_ELF_BYTES))
+    except (IOError, OSError, elf.NotElf):
+        rpath, runpath = [], []
+    origin = posixpath.dirname(realpath)
+    dirs = []
+    for entry in runpath or rpath:
+        entry = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+        if entry.startswith("/"):
+            dirs.append(posixpath.normpath(entry))
+    return dirs + [d for d in system_dirs if d not in dirs]
+
+
+def libkrun_flavours(root, realpath, version, system_dirs):
+    """{soname: path} of each libkrun flavour this crun would load, as its loader finds them."""
+    sonames = [LIBKRUN, LIBKRUN_SEV] + ([LIBKRUN_AWSNITRO] if version and version >= AWSNITRO_SINCE else [])
+    found = {}
+    for directory in loader_dirs(root, realpath, system_dirs):
+        for soname in sonames:
             path = posixpath.join(directory, soname)
-            if os.path.exists(root.join(path)):
-                return path
-    return None
+            if soname not in found and os.path.exists(root.join(path)):
+                found[soname] = path
+    return found
 
 
 def package_managers(root):
@@ -275,12 +302,13 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     if search_path is None:
         search_path = os.environ.get("PATH", "").split(os.pathsep)
     candidates, errors = candidate_paths(root, paths, search_path)
-    libkrun = find_libkrun(root)
+    system_dirs = library_dirs(root)
     managers = package_managers(root)
     runtimes = []
     for group in group_by_binary(root, candidates):
         parsed, problem = query_version(root, group["realpath"], timeout, runner)
-        verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], libkrun,
+        flavours = libkrun_flavours(root, group["realpath"], parsed["version"], system_dirs)
+        verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], flavours,
                                                 group["krun_entrypoints"])
         if problem:
             for verdict in verdicts:
@@ -293,13 +321,15 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             "version": parsed["version_string"],
             "commit": parsed["commit"],
             "features": parsed["features"] or [],
-            "libkrun": libkrun,
+            "libkrun": flavours.get(LIBKRUN),
+            "libkrun_flavours": flavours,
             "krun_entrypoints": group["krun_entrypoints"],
             "package": package_owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
             "advisories": verdicts,
             "problem": problem,
         })
     merged = advisories.merge([r["advisories"] for r in runtimes])
+    libkrun = next((r["libkrun"] for r in runtimes if r["libkrun"]), None)
     return {
         "runtimes": runtimes,
         "affected": any(v["status"] == advisories.AFFECTED for v in merged),

@@ -46,6 +46,11 @@ options:
 notes:
   - C(+LIBKRUN) in the features says the binary was built with the krun handler; the handler can only run
     when libkrun is installed or a C(krun) entry point exists, so both are reported as evidence.
+  - libkrun is looked for where that binary's dynamic loader finds it - its C(DT_RPATH) or C(DT_RUNPATH)
+    (C($ORIGIN) expanded), then the directories of C(/etc/ld.so.conf) and the defaults - and only in the
+    flavours crun loads - C(libkrun.so.1), C(libkrun-sev.so.1) and, from crun 1.27, C(libkrun-awsnitro.so.1);
+    never C(libkrun-tdx.so.1). A crun that can load only the SEV flavour is not affected by crun-1685 - SEV
+    guests read their configuration from the encrypted disk image.
 seealso:
   - module: fleetfix.crun.krun_config
   - module: fleetfix.crun.host_audit
@@ -100,7 +105,7 @@ advisories:
       status: fixed
       reason: "crun 1.20 is at or above the fixed version 1.20"
 libkrun:
-  description: The first libkrun library found in the dynamic linker's search path, or null.
+  description: The C(libkrun.so.1) the first crun that has one would load, or null.
   returned: always
   type: str
   sample: /usr/lib64/libkrun.so.1
@@ -132,9 +137,13 @@ runtimes:
       elements: str
       sample: ["+SYSTEMD", "+SELINUX", "+CAP", "+SECCOMP", "+LIBKRUN", "+YAJL"]
     libkrun:
-      description: The libkrun library found on the host, or null.
+      description: The C(libkrun.so.1) this binary would load, or null.
       type: str
       sample: /usr/lib64/libkrun.so.1
+    libkrun_flavours:
+      description: Each libkrun flavour this binary would load, by soname, where its loader finds it.
+      type: dict
+      sample: {"libkrun.so.1": "/usr/lib64/libkrun.so.1", "libkrun-sev.so.1": "/usr/lib64/libkrun-sev.so.1"}
     krun_entrypoints:
       description: Paths through which this binary runs as its krun handler.
       type: list

@@ -245,3 +245,14 @@ def test_where_libkrun_cannot_load_the_canary_tests_the_file_mode_and_says_so(re
     result = canary.canary(run_process, krun=without_libkrun(realcrun, tmp_path), timeout=60)
     assert (result["status"], result["kind"]) == ("passed", "file mode"), result
     assert result["reason"].startswith("the krun handler cannot start here")
+
+
+def test_the_audit_finds_the_libkrun_a_real_crun_loads_through_its_rpath(realcrun, module, tmp_path):
+    """No krun entry point and no libkrun in the linker's paths: only the binary's DT_RPATH says
+    where its libkrun is, and the annotation route runs the handler (tested above)."""
+    crun = runtime(realcrun, "1.8.1", "crun")
+    result = module(tmp_path, "fleetfix.crun.crun_info", {"paths": [crun]})
+    found = [r for r in result["runtimes"] if r["realpath"] == crun]
+    assert found and found[0]["libkrun"] == os.path.join(realcrun, "lib", "libkrun.so.1"), result["runtimes"]
+    assert {v["id"]: v["status"] for v in found[0]["advisories"]} == {"crun-1685": "affected",
+                                                                       "CVE-2025-24965": "affected"}

@@ -40,10 +40,10 @@ CASES = [
      {"crun-1685": "not_applicable", "CVE-2025-24965": "fixed"}),
     ("fedora-41-crun-1.20-libkrun.txt", None, ["/usr/bin/krun"],
      {"crun-1685": "affected", "CVE-2025-24965": "fixed"}),
-    ("fedora-41-crun-1.20-libkrun.txt", "/usr/lib64/libkrun.so.1", [],
+    ("fedora-41-crun-1.20-libkrun.txt", {"libkrun.so.1": "/usr/lib64/libkrun.so.1"}, [],
      {"crun-1685": "affected", "CVE-2025-24965": "fixed"}),
     ("fedora-41-crun-1.20-libkrun.txt", None, [], {"crun-1685": "not_applicable", "CVE-2025-24965": "fixed"}),
-    ("source-build-crun-1.7.2-libkrun.txt", "/usr/local/lib64/libkrun.so.1", [],
+    ("source-build-crun-1.7.2-libkrun.txt", {"libkrun.so.1": "/usr/local/lib64/libkrun.so.1"}, [],
      {"crun-1685": "affected", "CVE-2025-24965": "affected"}),
 ]
 
@@ -67,7 +67,7 @@ def test_affected_reason_names_version_evidence_and_fix():
 
 
 def test_version_before_the_krun_handler_is_not_applicable():
-    verdict = adv.evaluate_runtime(adv.get_advisory("crun-1685"), (1, 7, 0), ["+LIBKRUN"], "/lib/libkrun.so.1", [])
+    verdict = adv.evaluate_runtime(adv.get_advisory("crun-1685"), (1, 7, 0), ["+LIBKRUN"], {"libkrun.so.1": "/lib/libkrun.so.1"}, [])
     assert verdict["status"] == "not_applicable"
 
 

@@ -251,3 +251,69 @@ def test_dpkg_owner_falls_back_to_dpkg_query_for_other_packages(tmp_path):
     runner = CannedRunner({"-S": (0, "vendor-runtime: /opt/vendor/crun\n", ""), "-W": (0, "2.0", "")})
     owner = _crun.package_owner(hostfs.HostRoot(str(tmp_path)), ["/opt/vendor/crun"], [("dpkg", "dpkg-query")], 2, runner)
     assert owner["name"] == "vendor-runtime" and len(runner.calls) == 2
+
+
+def elf_with(rpath=None, runpath=None):
+    """A minimal ELF64 file whose only content is a dynamic section naming these search paths."""
+    import struct
+    strings, entries = b"\x00", []
+    for tag, value in ((15, rpath), (29, runpath)):
+        if value is not None:
+            entries.append((tag, len(strings)))
+            strings += value.encode() + b"\x00"
+    dynamic = b"".join(struct.pack("<qQ", tag, offset) for tag, offset in entries + [(0, 0)])
+    strtab_at, dynamic_at = 64, 64 + len(strings)
+    sections_at = dynamic_at + len(dynamic)
+    header = b"\x7fELF" + bytes([2, 1, 1]) + b"\x00" * 9 + struct.pack(
+        "<HHIQQQIHHHHHH", 3, 62, 1, 0, 0, sections_at, 0, 64, 56, 0, 64, 3, 0)
+    sections = b"\x00" * 64 + struct.pack("<IIQQQQIIQQ", 0, 3, 0, 0, strtab_at, len(strings), 0, 0, 1, 0) \
+        + struct.pack("<IIQQQQIIQQ", 0, 6, 0, 0, dynamic_at, len(dynamic), 1, 0, 8, 16)
+    return header + strings + dynamic + sections
+
+
+@pytest.mark.parametrize("rpath, runpath, expected", [
+    ("$ORIGIN/../lib:/opt/krun/lib", None, ["/opt/crun/lib", "/opt/krun/lib"]),
+    ("/ignored/when/runpath", "${ORIGIN}/lib", ["/opt/crun/bin/lib"]),
+    (None, None, []),
+])
+def test_the_loader_looks_first_where_the_binary_says(tmp_path, rpath, runpath, expected):
+    write(str(tmp_path / "opt/crun/bin/crun"), "")
+    with open(str(tmp_path / "opt/crun/bin/crun"), "wb") as handle:
+        handle.write(elf_with(rpath, runpath))
+    dirs = _crun.loader_dirs(hostfs.HostRoot(str(tmp_path)), "/opt/crun/bin/crun", ["/usr/lib64"])
+    assert dirs == expected + ["/usr/lib64"]
+
+
+def test_libkrun_next_to_a_crun_built_with_an_rpath_is_the_one_it_loads(tmp_path):
+    with_rpath = tmp_path / "opt/crun/bin/crun"
+    write(str(with_rpath), "")
+    with_rpath.write_bytes(elf_with(rpath="$ORIGIN/../lib"))
+    write(str(tmp_path / "opt/crun/lib/libkrun.so.1"), "")
+    found = _crun.libkrun_flavours(hostfs.HostRoot(str(tmp_path)), "/opt/crun/bin/crun", (1, 20, 0),
+                                   _crun.library_dirs(hostfs.HostRoot(str(tmp_path))))
+    assert found == {"libkrun.so.1": "/opt/crun/lib/libkrun.so.1"}
+
+
+@pytest.mark.parametrize("library, entrypoint, expected", [
+    ("libkrun-tdx.so.1", False, {"crun-1685": "not_applicable", "CVE-2025-24965": "not_applicable"}),
+    ("libkrun-sev.so.1", True, {"crun-1685": "not_applicable", "CVE-2025-24965": "affected"}),
+    ("libkrun-sev.so.1", False, {"crun-1685": "not_applicable", "CVE-2025-24965": "affected"}),
+    ("libkrun.so.1", False, {"crun-1685": "affected", "CVE-2025-24965": "affected"}),
+])
+def test_only_the_libkrun_flavours_crun_loads_and_reads_the_file_with_count(tmp_path, library, entrypoint, expected):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "source-build-crun-1.7.2-libkrun.txt")
+    if entrypoint:
+        link(tmp_path, "/usr/bin/krun", "crun")
+    write(str(tmp_path / "usr/lib64" / library), "")
+    result = info(tmp_path)
+    assert {v["id"]: v["status"] for v in result["runtimes"][0]["advisories"]} == expected
+    if library == "libkrun-sev.so.1":
+        assert "SEV guests read their configuration from the encrypted disk" in \
+            result["runtimes"][0]["advisories"][0]["reason"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x7fELF", elf_with(rpath="/opt/lib")[:100], b"\x7fELF" + b"\xff" * 200])
+def test_a_truncated_or_malformed_binary_only_loses_its_own_search_path(tmp_path, content):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/crun").write_bytes(content)
+    assert _crun.loader_dirs(hostfs.HostRoot(str(tmp_path)), "/bin/crun", ["/usr/lib64"]) == ["/usr/lib64"]
