@@ -23,7 +23,7 @@ except ImportError:
 HOST_STATUSES = ("affected", "unknown", "mitigated", "fixed", "not_applicable", "no_data")
 FACT = "fleetfix_crun"
 HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
-FILE_COLUMNS = ("host", "status", "path", "kind", "mode", "process_uid", "container_id", "container_name",
+FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
                 "storage_owner", "target")
 
 # Every projection of the fleet report in one place, written in JMESPath.
@@ -85,6 +85,10 @@ def fleet_summary(hostvars, hosts):
             "ok": sum(c.get("ok", 0) for c in totals),
             "unreadable_by_user": len(jmespath.search("[?status=='unreadable_by_user']", files)),
             "suspicious": len(jmespath.search("[?status=='suspicious']", files)),
+            # of the unreadable ones, what they do to their containers (the audit's storage.IMPACTS)
+            "env_lost": len(jmespath.search("[?status=='unreadable_by_user' && impact=='env_lost']", files)),
+            "image_layer": len(jmespath.search("[?status=='unreadable_by_user' && impact=='image_layer']", files)),
+            "root_only": len(jmespath.search("[?status=='unreadable_by_user' && impact=='root_only']", files)),
         },
         "affected_containers": jmespath.search(
             "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "

@@ -19,15 +19,19 @@ REPORT_VERSION = 1
 
 
 def storage_verdicts(counts):
-    """Evidence from storage: stale files make the host affected whatever crun runs now."""
-    if not counts[storage.UNREADABLE]:
+    """Evidence from storage: stale files that break a container now (a non-root one, or any
+    started from an image layer) make the host affected whatever crun runs now. Those in root
+    containers break nothing; they are reported and tidied, not counted against the host."""
+    breaking = sum(counts.get(kind, 0) for kind in storage.BREAKING_IMPACTS)
+    if not breaking:
         return []
     return [{
         "id": advisories.FILE_MODE_ADVISORY,
         "status": advisories.AFFECTED,
-        "reason": "%d %s file(s) in container storage cannot be read by other users; crun opens it "
-                  "O_TRUNC and keeps the old mode, so upgrading crun does not fix them"
-                  % (counts[storage.UNREADABLE], storage.CONFIG_NAME),
+        "reason": "%d %s file(s) in container storage cannot be read by the containers' users (%d in "
+                  "non-root containers, %d in image layers that every new container inherits); crun opens "
+                  "it O_TRUNC and keeps the old mode, so upgrading crun does not fix them"
+                  % (breaking, storage.CONFIG_NAME, counts.get(storage.ENV_LOST, 0), counts.get(storage.IMAGE_LAYER, 0)),
     }]
 
 
@@ -35,6 +39,9 @@ def summary_line(status, merged, counts):
     """The host status followed by the reasons that decided it."""
     parts = [status]
     parts.extend("%s %s: %s" % (v["id"], v["status"], v["reason"]) for v in merged if v["status"] == status)
+    if counts.get(storage.ROOT_ONLY):
+        parts.append("%d owner-only %s in root containers (nothing lost; the sweep tidies them)"
+                     % (counts[storage.ROOT_ONLY], storage.CONFIG_NAME))
     if counts[storage.SUSPICIOUS]:
         parts.append("%d suspicious %s (symlink or special file, left untouched)"
                      % (counts[storage.SUSPICIOUS], storage.CONFIG_NAME))

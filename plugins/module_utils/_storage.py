@@ -40,6 +40,12 @@ OK = "ok"
 UNREADABLE = "unreadable_by_user"
 SUSPICIOUS = "suspicious"
 STATUSES = (OK, UNREADABLE, SUSPICIOUS)
+# What an owner-only file does (or did, before a fix) to the containers that use it:
+ENV_LOST = "env_lost"  # its container runs as a non-root user (or as a user not known): env lost now
+IMAGE_LAYER = "image_layer"  # a layer no container owns, i.e. an image's: every non-root container from it
+ROOT_ONLY = "root_only"  # its container runs as root, which reads the file: nothing lost; tidied anyway
+IMPACTS = (ENV_LOST, IMAGE_LAYER, ROOT_ONLY)
+BREAKING_IMPACTS = (ENV_LOST, IMAGE_LAYER)
 
 display = hostfs.display
 
@@ -265,6 +271,7 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                     if record.pop("needs_root", False):
                         record["fix_as_root"] = [layers_dir, layer, rootfs_subdir]
                     container_id, container_name = containers.get(layer, (None, None))
+                    record["impact"] = impact(record, container_id)
                     record.update({
                         "path": display(host_path),
                         "storage_root": display(entry["path"]),
@@ -280,6 +287,15 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
     finally:
         os.close(graphroot_fd)
     return records, errors, identity
+
+
+def impact(record, container_id):
+    """One of IMPACTS for a file that is (or was, before this run fixed it) owner-only; else None."""
+    if record["status"] != UNREADABLE and not record.get("mode_before"):
+        return None
+    if container_id is None:
+        return IMAGE_LAYER
+    return ROOT_ONLY if record.get("process_uid") == 0 else ENV_LOST
 
 
 def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, fix, mode, check_mode):
@@ -416,6 +432,9 @@ def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_u
         result = _scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate)
         take(result["entry"], result["files"], result["errors"], result["identity"])
     counts = dict((status, sum(1 for f in files if f["status"] == status)) for status in STATUSES)
+    # of the files still owner-only: what they do to their containers
+    counts.update((kind, sum(1 for f in files if f["status"] == UNREADABLE and f.get("impact") == kind))
+                  for kind in IMPACTS)
     counts["total"] = len(files)
     counts["changed"] = sum(1 for f in files if f["changed"])
     return {"files": files, "counts": counts, "storage_roots": roots, "errors": errors}

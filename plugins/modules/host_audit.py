@@ -158,6 +158,7 @@ files:
       gid: 0
       process_uid: 1234
       status: unreadable_by_user
+      impact: env_lost
       container_id: 9e2d
       container_name: webapp
       layer: 3f1c
@@ -169,7 +170,8 @@ counts:
   description: File counts by status, as RV(fleetfix.crun.krun_config#module:counts).
   returned: always
   type: dict
-  sample: {"total": 3, "ok": 1, "unreadable_by_user": 2, "suspicious": 0, "changed": 0}
+  sample: {"total": 3, "ok": 1, "unreadable_by_user": 2, "suspicious": 0, "changed": 0, "env_lost": 1,
+           "image_layer": 1, "root_only": 0}
 hooks:
   description: The fleetfix hook JSON files that podman or CRI-O would run; any makes crun-1685 C(mitigated).
   returned: always

@@ -151,6 +151,16 @@ files:
       description: C(ok), C(unreadable_by_user) (the bug) or C(suspicious) (not a regular file).
       type: str
       sample: unreadable_by_user
+    impact:
+      description:
+        - For a file that is (or was, before this run fixed it) owner-only, what it does to its containers -
+          C(env_lost) (the container runs as a non-root user, or its user cannot be read - its environment is
+          lost now), C(image_layer) (no container owns the layer - every non-root container started from
+          that image loses its environment), C(root_only) (the container runs as root, which reads the file -
+          nothing is lost; the file is fixed anyway, since an image committed from it would carry it).
+        - null for other files.
+      type: str
+      sample: env_lost
     changed:
       description: Whether this run changed (or in check mode would change) the file's mode.
       type: bool
@@ -164,7 +174,8 @@ counts:
   description: How many files have each status, how many there are and how many changed.
   returned: always
   type: dict
-  sample: {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1, "changed": 0}
+  sample: {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1, "changed": 0, "env_lost": 1,
+           "image_layer": 0, "root_only": 0}
 storage_roots:
   description: The graphroots scanned, who owns each, where it came from and how many containers it holds.
   returned: always

@@ -22,6 +22,9 @@ COLOURS = {
     "mitigated": "#f9a825", "fixed": "#2e7d32", "ok": "#2e7d32", "not_applicable": "#78909c", "no_data": "#5e35b1",
 }
 LABELS = {"not_applicable": "not applicable", "no_data": "no data", "unreadable_by_user": "unreadable (0700)"}
+IMPACT_LABELS = {"env_lost": "environment lost (non-root container)",
+                 "image_layer": "image layer: every non-root container from it",
+                 "root_only": "nothing lost (root container)"}
 # Hosts whose status asks for action, worst first.
 NEEDS_ACTION = ("affected", "unknown", "no_data", "mitigated")
 CSS = """
@@ -90,11 +93,11 @@ def render_html(summary, title="fleetfix.crun fleet report"):
            _text(row.get("summary")), _text(row.get("action")))
         for row in attention) or '<tr><td colspan="5">No host needs action.</td></tr>'
     file_rows = "".join(
-        "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
-        % (_text(f.get("host")), _badge(f.get("status")),
+        "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
+        % (_text(f.get("host")), _badge(f.get("status")), _text(IMPACT_LABELS.get(f.get("impact"), "")),
            _text(f.get("container_name") or f.get("container_id") or "(image layer)"),
            _text(f.get("path")), _text(f.get("mode") or f.get("kind")))
-        for f in summary["files"]) or '<tr><td colspan="5">No stale or suspicious file.</td></tr>'
+        for f in summary["files"]) or '<tr><td colspan="6">No stale or suspicious file.</td></tr>'
     advisory_rows = "".join(
         "<tr><td>%s</td><td>%s</td></tr>" % (escape(advisory), ", ".join(
             "%s %d" % (_badge(status), number) for status, number in sorted(statuses.items())))
@@ -113,7 +116,7 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         "<table id=\"hosts\"><tr><th>host</th><th>status</th><th>crun</th><th>why</th><th>recommended action</th></tr>",
         host_rows, "</table>",
         "<h2>Containers with a stale or suspicious .krun_config.json (%d)</h2>" % len(summary["files"]),
-        "<table id=\"files\"><tr><th>host</th><th>status</th><th>container</th><th>path</th><th>mode</th></tr>",
+        "<table id=\"files\"><tr><th>host</th><th>status</th><th>impact</th><th>container</th><th>path</th><th>mode</th></tr>",
         file_rows, "</table>",
         "<h2>Advisories</h2><table id=\"advisories\"><tr><th>advisory</th><th>hosts by status</th></tr>",
         advisory_rows, "</table>",

@@ -44,7 +44,8 @@ def test_audit_reports_the_affected_host_and_its_containers(playbook, tmp_path, 
     assert fleet["counts"]["affected"] == 1
     assert fleet["affected_hosts"] == ["localhost"]
     assert [c["container_name"] for c in fleet["affected_containers"]] == ["webapp"]
-    assert fleet["file_counts"] == {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1}
+    assert fleet["file_counts"] == {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1,
+                                    "env_lost": 1, "image_layer": 0, "root_only": 0}
     assert stat.S_IMODE(os.stat(str(sentinel)).st_mode) == 0o600
 
 

@@ -1,5 +1,7 @@
 """The fleet summary and its HTML and JUnit renderings, from real audit reports of generated hosts."""
 
+import csv
+import io
 import os
 from xml.etree import ElementTree
 
@@ -45,7 +47,8 @@ def summary(tmp_path):
 def test_summary_counts_hosts_files_and_actions(summary):
     assert summary["counts"] == {"affected": 1, "unknown": 1, "mitigated": 0, "fixed": 1, "not_applicable": 1,
                                  "no_data": 1}
-    assert summary["file_counts"] == {"total": 4, "ok": 2, "unreadable_by_user": 1, "suspicious": 1}
+    assert summary["file_counts"] == {"total": 4, "ok": 2, "unreadable_by_user": 1, "suspicious": 1,
+                                      "env_lost": 1, "image_layer": 0, "root_only": 0}
     actions = dict((row["host"], row["action"]) for row in summary["hosts"])
     assert actions["web-01"].startswith("upgrade crun to 1.21 or newer")
     assert "fix 1 owner-only .krun_config.json" in actions["web-01"]
@@ -60,6 +63,7 @@ def test_html_shows_the_numbers_and_escapes_what_hosts_report(summary):
     page = fleet_html(summary)
     assert '<b id="count-affected">1</b>' in page and '<span id="files-total">4</span>' in page
     assert 'data-status="unreadable_by_user" x=' in page
+    assert "<th>impact</th>" in page and "<td>environment lost (non-root container)</td>" in page
     assert "web&lt;1&gt;" in page and "web<1>" not in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     # Worst first: affected, unknown, no data; fixed and not-applicable hosts need no action.
@@ -68,6 +72,12 @@ def test_html_shows_the_numbers_and_escapes_what_hosts_report(summary):
         table.index(h) for h in ("web-01", "odd-01", "gone-01"))
     assert "db-01" not in table and "empty-01" not in table
     assert fleet_html(summary) == page
+
+
+def test_the_files_csv_says_what_each_file_does_to_its_container(summary):
+    rows = list(csv.DictReader(io.StringIO(fleet_csv(summary, "files"))))
+    assert [(r["status"], r["impact"]) for r in rows if r["status"] == "unreadable_by_user"] == \
+        [("unreadable_by_user", "env_lost")]
 
 
 def test_junit_has_a_case_per_host_and_advisory(summary):

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks, _storage
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
 from support import StorageTree, link, run_process, stand_in_crun, write
 
@@ -21,6 +21,35 @@ def test_stale_files_make_a_host_with_fixed_crun_affected(tmp_path):
     assert verdicts["crun-1685"]["status"] == "affected"
     assert "upgrading crun does not fix them" in verdicts["crun-1685"]["reason"]
     assert verdicts["CVE-2025-24965"]["status"] == "fixed"
+
+
+def test_an_owner_only_file_in_a_root_container_breaks_nothing_and_is_still_fixed(tmp_path):
+    """Root reads a 0700 file: the container keeps its environment. The host is not affected by it;
+    the sweep still tidies it (an image committed from that container would carry it)."""
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    path = StorageTree(tmp_path).add_krun_config("root-ctr", 0o700, uid=0)
+    report = audit(tmp_path)
+    assert report["status"] == "fixed", report["summary"]
+    assert (report["files"][0]["impact"], report["counts"]["root_only"]) == ("root_only", 1)
+    assert "1 owner-only .krun_config.json in root containers (nothing lost" in report["summary"]
+    fixed = _storage.scan(str(tmp_path), fix=True)
+    assert fixed["counts"]["changed"] == 1 and oct(os.stat(path).st_mode & 0o777) == "0o444"
+
+
+@pytest.mark.parametrize("uid, in_a_container, impact", [(1234, True, "env_lost"), (None, True, "env_lost"),
+                                                         (0, False, "image_layer"), (1234, False, "image_layer")])
+def test_an_owner_only_file_that_breaks_a_container_makes_the_host_affected(tmp_path, uid, in_a_container, impact):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    tree = StorageTree(tmp_path)
+    path = tree.add_krun_config("c1", 0o700, uid=uid if uid is not None else 0, write_json=in_a_container)
+    if uid is None:  # a config whose user cannot be read: assume the worst
+        with open(path, "w") as handle:
+            handle.write("{not json")
+    if not in_a_container:
+        tree.containers = []
+        tree.write_containers_json()
+    report = audit(tmp_path)
+    assert (report["status"], report["files"][0]["impact"], report["counts"][impact]) == ("affected", impact, 1)
 
 
 def test_fixed_crun_with_clean_storage_is_fixed(tmp_path):
