@@ -175,9 +175,10 @@ def inspect_at(layer_fd, full, owners, fix=False, mode=0o444, check_mode=False):
             if os.geteuid() not in (hostfs.ROOT_UID, st.st_uid):
                 record["needs_root"] = True  # a subordinate id's file: the user cannot chmod it
                 return record
-            if not check_mode:
+            record.update({"changed": True, "mode_before": record["mode"], "mode_after": "%04o" % mode})
+            if not check_mode:  # check mode reports what is, and what the fix would make of it
                 hostfs.chmod_handle(handle, mode)
-            record.update({"changed": True, "mode_before": record["mode"], "mode": "%04o" % mode, "status": OK})
+                record.update({"mode": record["mode_after"], "status": OK})
         return record
     finally:
         os.close(handle)
@@ -371,7 +372,7 @@ def _fix_as_root(root, graphroot, location, uid, ranges, record, mode, check_mod
     if fixed is None:
         record["error"] = "gone before root could change it"
         return
-    for key in ("kind", "mode", "mode_before", "uid", "status", "changed", "error", "process_uid"):
+    for key in ("kind", "mode", "mode_before", "mode_after", "uid", "status", "changed", "error", "process_uid"):
         if key in fixed:
             record[key] = fixed[key]
 

@@ -127,14 +127,20 @@ files:
       returned: when RV(files[].kind=symlink)
       sample: /etc/shadow
     mode:
-      description: The mode after this run (the predicted mode in check mode).
+      description: The file's mode now - after this run, or in check mode as it still is (RV(files[].mode_after) is
+        what the fix would make of it; RV(files[].status) too stays the current one).
       type: str
       sample: "0444"
     mode_before:
-      description: The mode before this run changed it.
+      description: The mode before this run changed it (or, in check mode, would change it).
       type: str
       returned: when RV(files[].changed=true)
       sample: "0700"
+    mode_after:
+      description: The mode this run gave the file (or, in check mode, would give it).
+      type: str
+      returned: when RV(files[].changed=true)
+      sample: "0444"
     uid:
       description: The file's owner on the host.
       type: int
@@ -219,7 +225,7 @@ def main():
     if module._diff and changed_files:
         result["diff"] = {
             "before": "".join("%s mode=%s\n" % (f["path"], f["mode_before"]) for f in changed_files),
-            "after": "".join("%s mode=%s\n" % (f["path"], f["mode"]) for f in changed_files),
+            "after": "".join("%s mode=%s\n" % (f["path"], f["mode_after"]) for f in changed_files),
         }
     unfixed = [f for f in result["files"] if f.get("error")]
     if unfixed:

@@ -138,12 +138,23 @@ def test_a_directory_under_the_name_is_suspicious(tmp_path):
     assert mode_of(os.path.join(rootfs, CONFIG_NAME)) == 0o700
 
 
+def test_check_mode_shows_the_current_status_and_the_mode_the_fix_would_give(tmp_path):
+    path = StorageTree(tmp_path).add_krun_config("c1", 0o700)
+    result = storage.scan(str(tmp_path), fix=True, check_mode=True)
+    record = result["files"][0]
+    assert (record["status"], record["mode"], record["mode_after"], record["changed"]) == \
+        ("unreadable_by_user", "0700", "0444", True)
+    assert (result["counts"]["unreadable_by_user"], result["counts"]["changed"]) == (1, 1)
+    assert mode_of(path) == 0o700
+
+
 def test_fix_makes_the_file_world_readable_and_keeps_its_content(tmp_path):
     path = StorageTree(tmp_path).add_krun_config("c1", 0o700)
     with open(path) as handle:
         content = handle.read()
     record = storage.scan(str(tmp_path), fix=True)["files"][0]
-    assert (record["changed"], record["mode_before"], record["mode"], record["status"]) == (True, "0700", "0444", "ok")
+    assert (record["changed"], record["mode_before"], record["mode"], record["mode_after"], record["status"]) == \
+        (True, "0700", "0444", "0444", "ok")
     assert mode_of(path) == 0o444
     with open(path) as handle:
         assert handle.read() == content
