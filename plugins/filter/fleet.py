@@ -14,13 +14,13 @@ import io
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import recommended_action
+from ansible_collections.fleetfix.crun.plugins.plugin_utils._fleet_report import HOST_STATUSES, NO_DATA, natural_key
 
 try:
     import jmespath
 except ImportError:
     jmespath = None
 
-HOST_STATUSES = ("affected", "unknown", "mitigated", "fixed", "not_applicable", "no_data")
 FACT = "fleetfix_crun"
 HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
 FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
@@ -47,10 +47,10 @@ def fleet_summary(hostvars, hosts):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
     _require_jmespath()
     rows, files, totals = [], [], []
-    for host in hosts:
+    for host in sorted(hosts, key=natural_key):
         report = hostvars[host].get(FACT) if host in hostvars else None
         if not report:
-            rows.append({"host": host, "status": "no_data", "summary": "no audit result (unreachable or failed)",
+            rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
                          "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
                          "advisories": [], "action": "check that the host is reachable and audit it again"})
             continue
@@ -76,7 +76,7 @@ def fleet_summary(hostvars, hosts):
         "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, rows))) for status in HOST_STATUSES),
         "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", rows),
         "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", rows),
-        "no_data_hosts": jmespath.search(_HOSTS_WITH % "no_data", rows),
+        "no_data_hosts": jmespath.search(_HOSTS_WITH % NO_DATA, rows),
         "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, rows)))
                            for aid in advisory_ids),
         "files": files,

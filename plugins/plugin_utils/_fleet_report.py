@@ -12,21 +12,33 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-HOST_STATUSES = ("affected", "unknown", "mitigated", "fixed", "not_applicable", "no_data")
-FILE_STATUSES = ("unreadable_by_user", "suspicious", "ok")
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
+
+# The statuses come from where they are decided (the advisory table, the storage scan); the
+# controller adds only "no data", for a host that gave no verdict.
+NO_DATA = "no_data"
+HOST_STATUSES = advisories.STATUS_SEVERITY + (NO_DATA,)
+FILE_STATUSES = (storage.UNREADABLE, storage.SUSPICIOUS, storage.OK)
 COLOURS = {
     "affected": "#c62828", "unreadable_by_user": "#c62828", "unknown": "#ef6c00", "suspicious": "#ef6c00",
     "mitigated": "#f9a825", "fixed": "#2e7d32", "ok": "#2e7d32", "not_applicable": "#78909c", "no_data": "#5e35b1",
 }
 LABELS = {"not_applicable": "not applicable", "no_data": "no data", "unreadable_by_user": "unreadable (0700)"}
-IMPACT_LABELS = {"env_lost": "environment lost (non-root container)",
-                 "image_layer": "image layer: every non-root container from it",
-                 "root_only": "nothing lost (root container)"}
+IMPACT_LABELS = {storage.ENV_LOST: "environment lost (non-root container)",
+                 storage.IMAGE_LAYER: "image layer: every non-root container from it",
+                 storage.ROOT_ONLY: "nothing lost (root container)"}
 # Hosts whose status asks for action, worst first.
-NEEDS_ACTION = ("affected", "unknown", "no_data", "mitigated")
+NEEDS_ACTION = (advisories.AFFECTED, advisories.UNKNOWN, NO_DATA, advisories.MITIGATED)
+
+
+def natural_key(name):
+    """Sort key that puts fxh2 before fxh10: digit runs compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(name)) if part]
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#212121;max-width:75rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem}
@@ -86,7 +98,7 @@ def render_html(summary, title="fleetfix.crun fleet report"):
                     for status in HOST_STATUSES)
     rank = dict((status, index) for index, status in enumerate(NEEDS_ACTION))
     attention = sorted((row for row in summary["hosts"] if row["status"] in rank),
-                       key=lambda row: (rank[row["status"]], row["host"]))
+                       key=lambda row: (rank[row["status"]], natural_key(row["host"])))
     host_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
         % (_text(row["host"]), _badge(row["status"]), _text(row.get("crun_versions")),

@@ -84,14 +84,14 @@ def test_junit_has_a_case_per_host_and_advisory(summary):
     suites = ElementTree.fromstring(fleet_junit(summary).split("\n", 1)[1])
     assert [s.get("name") for s in suites] == ["crun-1685", "CVE-2025-24965"]
     file_mode = suites[0]
-    assert [c.get("name") for c in file_mode] == ["web-01", "db-01", "empty-01", "odd-01", "gone-01"]
+    assert [c.get("name") for c in file_mode] == ["db-01", "empty-01", "gone-01", "odd-01", "web-01"]
     outcome = dict((c.get("name"), c[0].tag if len(c) else "passed") for c in file_mode)
     assert outcome == {"web-01": "failure", "db-01": "passed", "empty-01": "skipped", "odd-01": "error",
                        "gone-01": "error"}
     assert (file_mode.get("tests"), file_mode.get("failures"), file_mode.get("errors"), file_mode.get("skipped")) == \
         ("5", "1", "2", "1")
     assert suites.get("tests") == "10"
-    assert "recommended action" in file_mode[0][0].text
+    assert "recommended action" in next(c for c in file_mode if c.get("name") == "web-01")[0].text
 
 
 @pytest.mark.parametrize("render", [fleet_html, fleet_junit])
@@ -125,3 +125,14 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
     rows = fleet_csv(hostile, "files").splitlines()
     assert any("'=HYPERLINK" in row for row in rows) and any("'+cmd" in row for row in rows)
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.split(","))
+
+
+def test_hosts_are_sorted_naturally_everywhere():
+    names = ["fxh10", "fxh2", "fxh1", "db-10", "db-9"]
+    summary = fleet_summary({}, names)  # no verdicts: every host is no_data, the same rank
+    expected = ["db-9", "db-10", "fxh1", "fxh2", "fxh10"]
+    assert [row["host"] for row in summary["hosts"]] == expected
+    table = fleet_html(summary)
+    table = table[table.index('<table id="hosts">'):]
+    assert [table.index(">%s<" % h) for h in expected] == sorted(table.index(">%s<" % h) for h in expected)
+    assert [line.split(",")[0] for line in fleet_csv(summary, "hosts").splitlines()[1:]] == expected
