@@ -24,7 +24,7 @@ except ImportError:
 FACT = "fleetfix_crun"
 HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
 FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
-                "storage_owner", "target")
+                "image_names", "storage_owner", "target")
 
 # Every projection of the fleet report in one place, written in JMESPath.
 _ROW = jmespath.compile(
@@ -69,7 +69,7 @@ def fleet_summary(hostvars, hosts):
         rows.append(row)
         counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
         totals.append(dict((k, v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)))
-        files.extend(dict(f, host=host) for f in report.get("files") or [] if isinstance(f, dict))
+        files.extend(_file_row(f, host) for f in report.get("files") or [] if isinstance(f, dict))
     advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
     return {
         "hosts_total": len(rows),
@@ -90,11 +90,34 @@ def fleet_summary(hostvars, hosts):
             "image_layer": len(jmespath.search("[?status=='unreadable_by_user' && impact=='image_layer']", files)),
             "root_only": len(jmespath.search("[?status=='unreadable_by_user' && impact=='root_only']", files)),
         },
+        "images_to_rebuild": _images_to_rebuild(files),
         "affected_containers": jmespath.search(
             "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
             "container_name: container_name, path: path}", files),
         "hosts": rows,
     }
+
+
+def _file_row(record, host):
+    images = record.get("images") if isinstance(record.get("images"), list) else []
+    names = [n for image in images if isinstance(image, dict) for n in image.get("names") or [] if isinstance(n, str)]
+    return dict(record, host=host, image_names=" ".join(names))
+
+
+def _images_to_rebuild(files):
+    """Each image (per host) whose layer holds an owner-only config: every non-root container
+    started from it, on any host it is pushed to, loses its environment until it is rebuilt."""
+    found, seen = [], set()
+    for row in files:
+        if row.get("status") != "unreadable_by_user":
+            continue
+        for image in row.get("images") or []:
+            if not isinstance(image, dict) or (row["host"], image.get("id")) in seen:
+                continue
+            seen.add((row["host"], image.get("id")))
+            found.append({"host": row["host"], "id": image.get("id"), "names": image.get("names") or [],
+                          "digest": image.get("digest"), "containers": image.get("containers") or []})
+    return found
 
 
 def _count_statuses(statuses):

@@ -184,20 +184,22 @@ def inspect_at(layer_fd, full, owners, fix=False, mode=0o444, check_mode=False):
         os.close(handle)
 
 
-def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
-    full = os.path.join(graphroot, "%s-containers" % driver, "containers.json")
+def _load_store(graphroot_fd, graphroot, subdir, filename, owners, errors):
+    """One of containers/storage's JSON lists (containers.json, images.json, layers.json), read
+    safely and bounded; None (with an error for anything but absence) when it cannot be had."""
+    full = os.path.join(graphroot, subdir, filename)
     try:
-        dir_fd = hostfs.open_below(graphroot_fd, "%s-containers" % driver, owners, graphroot)
+        dir_fd = hostfs.open_below(graphroot_fd, subdir, owners, graphroot)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             errors.append({"path": display(full), "error": hostfs.describe(exc)})
-        return {}, 0
+        return None
     try:
-        handle, st = hostfs.open_handle(dir_fd, "containers.json")
+        handle, st = hostfs.open_handle(dir_fd, filename)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             errors.append({"path": display(full), "error": hostfs.describe(exc)})
-        return {}, 0
+        return None
     finally:
         os.close(dir_fd)
     try:
@@ -205,21 +207,65 @@ def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
             raise hostfs.UnsafePath(full, "a symlink: refused")
         records = hostfs.load_json(hostfs.read_handle(handle, st, MAX_CONTAINERS_JSON_BYTES, full), full)
     except OSError as exc:
-        errors.append({"path": display(full), "error": "containers.json: %s" % hostfs.describe(exc)})
-        return {}, 0
+        errors.append({"path": display(full), "error": "%s: %s" % (filename, hostfs.describe(exc))})
+        return None
     finally:
         os.close(handle)
     if not isinstance(records, list):
-        errors.append({"path": display(full), "error": "malformed containers.json: not a list"})
-        return {}, 0
+        errors.append({"path": display(full), "error": "malformed %s: not a list" % filename})
+        return None
+    return [record for record in records if isinstance(record, dict)]
+
+
+def _text_field(record, key):
+    value = record.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _first_name(record):
+    names = record.get("names") if isinstance(record.get("names"), list) else []
+    return names[0] if names and isinstance(names[0], str) else None
+
+
+def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
+    """({layer: (container id, name)}, {image id: [container names]}, number of containers)."""
+    records = _load_store(graphroot_fd, graphroot, "%s-containers" % driver, "containers.json", owners, errors)
+    by_layer, by_image = {}, {}
+    for record in records or []:
+        if isinstance(record.get("layer"), str):
+            # escaped only for the layers that have a config
+            by_layer[record["layer"]] = (_text_field(record, "id"), _first_name(record))
+        if _text_field(record, "image"):
+            by_image.setdefault(record["image"], []).append(_first_name(record) or _text_field(record, "id"))
+    return by_layer, by_image, len(records or [])
+
+
+def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers_by_image):
+    """{layer id: [image]} for every layer of every image (its top layer and the parents below).
+
+    An owner-only config in an image's layer reaches every container started from that image, on
+    any host the image goes to: each image is named with its id, names, digest and the containers
+    here that use it.
+    """
+    images = _load_store(graphroot_fd, graphroot, "%s-images" % driver, "images.json", owners, errors)
+    if not images:
+        return {}
+    layers = _load_store(graphroot_fd, graphroot, "%s-layers" % driver, "layers.json", owners, errors) or []
+    parent = dict((_text_field(layer, "id"), _text_field(layer, "parent")) for layer in layers)
     by_layer = {}
-    for record in records:
-        if isinstance(record, dict) and isinstance(record.get("layer"), str):
-            names = record.get("names") if isinstance(record.get("names"), list) else []
-            cid = record.get("id") if isinstance(record.get("id"), str) else None
-            name = names[0] if names and isinstance(names[0], str) else None
-            by_layer[record["layer"]] = (cid, name)  # escaped only for the layers that have a config
-    return by_layer, len(records)
+    for record in images:
+        image_id = _text_field(record, "id")
+        names = [n for n in record.get("names") or [] if isinstance(n, str)] if isinstance(record.get("names"), list) \
+            else []
+        image = {"id": image_id and display(image_id), "names": [display(n) for n in names],
+                 "digest": _text_field(record, "digest") and display(record["digest"]),
+                 "containers": [display(c) for c in containers_by_image.get(image_id, []) if c]}
+        layer, seen = _text_field(record, "layer"), set()
+        while layer and layer not in seen and len(seen) <= len(parent):  # a parent loop ends here
+            seen.add(layer)
+            by_layer.setdefault(layer, []).append(image)
+            layer = parent.get(layer)
+    return by_layer
 
 
 def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False, subordinate=()):
@@ -252,7 +298,9 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                                    "error": hostfs.describe(exc)})
                 continue
             try:
-                containers, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners, errors)
+                containers, by_image, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners,
+                                                                   errors)
+                images = _images_by_layer(graphroot_fd, entry["path"], driver, owners, errors, by_image)
                 entry["containers"] = entry.get("containers", 0) + count
                 suffix = "/%s/%s" % (rootfs_subdir, CONFIG_NAME) if rootfs_subdir else "/" + CONFIG_NAME
                 for layer in sorted(os.listdir(layers_fd)):
@@ -273,6 +321,8 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                         record["fix_as_root"] = [layers_dir, layer, rootfs_subdir]
                     container_id, container_name = containers.get(layer, (None, None))
                     record["impact"] = impact(record, container_id)
+                    if container_id is None:
+                        record["images"] = images.get(layer, [])
                     record.update({
                         "path": display(host_path),
                         "storage_root": display(entry["path"]),

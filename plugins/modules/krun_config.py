@@ -167,6 +167,15 @@ files:
         - null for other files.
       type: str
       sample: env_lost
+    images:
+      description:
+        - For a file in a layer no container owns, the images whose layers include it - each with C(id),
+          C(names), C(digest) and the C(containers) here that use it. A rebuild of each image is the only cure
+          for other hosts - C(podman save) and C(podman push) export the layer as it was recorded.
+      type: list
+      elements: dict
+      returned: when RV(files[].container_id) is null
+      sample: [{"id": "4f7c...", "names": ["localhost/app:1"], "digest": "sha256:9a1e...", "containers": ["web"]}]
     changed:
       description: Whether this run changed (or in check mode would change) the file's mode.
       type: bool

@@ -110,6 +110,11 @@ def render_html(summary, title="fleetfix.crun fleet report"):
            _text(f.get("container_name") or f.get("container_id") or "(image layer)"),
            _text(f.get("path")), _text(f.get("mode") or f.get("kind")))
         for f in summary["files"]) or '<tr><td colspan="6">No stale or suspicious file.</td></tr>'
+    image_rows = "".join(
+        "<tr><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
+        % (_text(i.get("host")), _text(" ".join(i.get("names") or []) or "(no name)"), _text(i.get("digest") or i.get("id")),
+           _text(", ".join(i.get("containers") or []) or "none here"))
+        for i in summary.get("images_to_rebuild", [])) or '<tr><td colspan="4">No image carries the file.</td></tr>'
     advisory_rows = "".join(
         "<tr><td>%s</td><td>%s</td></tr>" % (escape(advisory), ", ".join(
             "%s %d" % (_badge(status), number) for status, number in sorted(statuses.items())))
@@ -130,6 +135,13 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         "<h2>Containers with a stale or suspicious .krun_config.json (%d)</h2>" % len(summary["files"]),
         "<table id=\"files\"><tr><th>host</th><th>status</th><th>impact</th><th>container</th><th>path</th><th>mode</th></tr>",
         file_rows, "</table>",
+        "<h2>Images to rebuild (%d)</h2>" % len(summary.get("images_to_rebuild", [])),
+        '<p>An owner-only /.krun_config.json in an image layer reaches every non-root container started from the '
+        "image, on every host it is pulled to, and the sweep cannot reach the copies: <code>podman save</code> and "
+        "<code>podman push</code> export the layer as it was recorded. Rebuild each image with "
+        "<code>RUN rm -f /.krun_config.json</code> (crun writes the file at every start) and push it again.</p>",
+        "<table id=\"images\"><tr><th>host</th><th>image</th><th>digest</th><th>containers here</th></tr>",
+        image_rows, "</table>",
         "<h2>Advisories</h2><table id=\"advisories\"><tr><th>advisory</th><th>hosts by status</th></tr>",
         advisory_rows, "</table>",
         "</body></html>\n",

@@ -256,3 +256,43 @@ def test_the_audit_finds_the_libkrun_a_real_crun_loads_through_its_rpath(realcru
     assert found and found[0]["libkrun"] == os.path.join(realcrun, "lib", "libkrun.so.1"), result["runtimes"]
     assert {v["id"]: v["status"] for v in found[0]["advisories"]} == {"crun-1685": "affected",
                                                                        "CVE-2025-24965": "affected"}
+
+
+# --- images that carry the bug to other hosts --------------------------------------------------
+
+@pytest.mark.podman
+def test_an_image_layer_with_the_stale_file_names_its_image_and_the_sweep_does_not_change_the_export(
+        tmp_path, module):
+    """An image whose layer holds an owner-only config (what `podman commit` of an affected
+    container makes) is named with its id, names, digest and users. The sweep fixes the layer on
+    this host; `podman save` still exports it -rwx------ (containers/storage rebuilds the layer tar
+    from the tar-split headers it recorded), so only a rebuild of the image cures other hosts."""
+    import tarfile
+    podman_binary = shutil.which("podman")
+    if podman_binary is None:
+        pytest.fail("podman is not installed: scripts/setup-host installs it")
+    podman = PrivatePodman(str(tmp_path), podman_binary)
+    try:
+        build_busybox_image(podman, "localhost/fleetfix-test-stale-image")
+        podman("create", "--name", "from-stale-image", "localhost/fleetfix-test-stale-image", "true")
+        args = {"root": str(tmp_path), "storage_roots": ["/storage"], "state": "audited"}
+        audited = module(tmp_path, "fleetfix.crun.krun_config", args)
+        layer_files = [f for f in audited["files"] if f["container_id"] is None]
+        assert len(layer_files) == 1 and layer_files[0]["impact"] == "image_layer", audited["files"]
+        image = layer_files[0]["images"][0]
+        assert image["names"] == ["localhost/fleetfix-test-stale-image:latest"]
+        assert image["digest"].startswith("sha256:") and image["containers"] == ["from-stale-image"]
+
+        swept = module(tmp_path, "fleetfix.crun.krun_config", dict(args, state="fixed"))
+        assert swept["counts"]["changed"] == 1
+        archive = str(tmp_path / "saved.tar")
+        podman("save", "--output", archive, "localhost/fleetfix-test-stale-image")
+        modes = []
+        with tarfile.open(archive) as outer:
+            for member in outer.getmembers():
+                if member.isfile() and member.name.endswith(".tar"):
+                    with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                        modes += [m.mode for m in layer.getmembers() if m.name in (".krun_config.json", "./.krun_config.json")]
+        assert modes == [0o700]
+    finally:
+        podman.close()

@@ -136,3 +136,17 @@ def test_hosts_are_sorted_naturally_everywhere():
     table = table[table.index('<table id="hosts">'):]
     assert [table.index(">%s<" % h) for h in expected] == sorted(table.index(">%s<" % h) for h in expected)
     assert [line.split(",")[0] for line in fleet_csv(summary, "hosts").splitlines()[1:]] == expected
+
+
+def test_images_carrying_the_file_are_listed_to_rebuild_in_every_form():
+    image = {"id": "abc123", "names": ["localhost/app:1"], "digest": "sha256:feed", "containers": ["web"]}
+    report = {"status": "affected", "summary": "affected", "runtimes": [], "advisories": [],
+              "counts": {"total": 1, "ok": 0, "unreadable_by_user": 1, "suspicious": 0, "image_layer": 1},
+              "files": [{"status": "unreadable_by_user", "impact": "image_layer", "container_id": None,
+                         "path": "/var/lib/containers/storage/overlay/l1/diff/.krun_config.json", "images": [image]}]}
+    summary = fleet_summary({"h1": {"fleetfix_crun": report}}, ["h1"])
+    assert summary["images_to_rebuild"] == [dict(image, host="h1")]
+    page = fleet_html(summary)
+    assert "<h2>Images to rebuild (1)</h2>" in page and "<td>localhost/app:1</td>" in page
+    assert "RUN rm -f /.krun_config.json" in page
+    assert list(csv.DictReader(io.StringIO(fleet_csv(summary, "files"))))[0]["image_names"] == "localhost/app:1"
