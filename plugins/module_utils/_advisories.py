@@ -57,7 +57,44 @@ ADVISORIES = (
     },
 )
 
+# libkrun's own version decides three more outcomes, whatever the file's mode: each pairs the cruns
+# that rely on a libkrun behaviour with the first libkrun that has it ("component": "libkrun").
+ADVISORIES += (
+    {
+        "id": "libkrun-config-keys",
+        "component": "libkrun",
+        "title": "libkrun before 1.4.9 matches the keys of /.krun_config.json case-sensitively, so every "
+                 "container loses its environment, root ones included",
+        "crun_from": KRUN_CONFIG_INTRODUCED,
+        "fixed_libkrun": (1, 4, 9),
+        "loses": "every container's environment, whatever the file's mode",
+        "url": "libkrun 1.4.9",
+    },
+    {
+        "id": "libkrun-command",
+        "component": "libkrun",
+        "title": "crun 1.21 and newer pass the container's command only in /.krun_config.json, which "
+                 "libkrun reads from 1.8.0 on",
+        "crun_from": (1, 21, 0),
+        "fixed_libkrun": (1, 8, 0),
+        "loses": "every container's command (the guest runs its default instead)",
+        "url": "libkrun 1.8.0",
+    },
+    {
+        "id": "libkrun-workdir",
+        "component": "libkrun",
+        "title": "crun 1.22 and newer pass the working directory only in /.krun_config.json, which "
+                 "libkrun reads from 1.11.1 on",
+        "crun_from": (1, 22, 0),
+        "fixed_libkrun": (1, 11, 1),
+        "loses": "every container's working directory",
+        "url": "libkrun 1.11.1",
+    },
+)
 ADVISORY_IDS = tuple(advisory["id"] for advisory in ADVISORIES)
+# What a crun upgrade can change, and what only a libkrun upgrade can.
+CRUN_ADVISORY_IDS = tuple(a["id"] for a in ADVISORIES if a.get("component", "crun") == "crun")
+LIBKRUN_ADVISORY_IDS = tuple(a["id"] for a in ADVISORIES if a.get("component") == "libkrun")
 FILE_MODE_ADVISORY = "crun-1685"
 SYMLINK_ADVISORY = "CVE-2025-24965"
 
@@ -111,15 +148,43 @@ LIBKRUN_PLAIN = "libkrun.so.1"
 LIBKRUN_SEV = "libkrun-sev.so.1"
 
 
-def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints):
+def evaluate_libkrun(advisory, version, features, flavours, libkrun_version):
+    """An advisory about the libkrun this crun loads (``component: libkrun``)."""
+    shown = format_version(version)
+    if version < advisory["crun_from"]:
+        return _verdict(advisory, NOT_APPLICABLE, "crun %s does not rely on it (crun %s and newer do)"
+                        % (shown, format_version(advisory["crun_from"])))
+    if LIBKRUN_PLAIN not in flavours or (features is not None and LIBKRUN_FEATURE not in features):
+        return _verdict(advisory, NOT_APPLICABLE, "crun %s loads no %s here" % (shown, LIBKRUN_PLAIN))
+    if features is None:
+        return _verdict(advisory, UNKNOWN, "crun %s's build features are unknown, so libkrun support cannot be "
+                        "ruled out" % shown)
+    where, fixed = flavours[LIBKRUN_PLAIN], format_version(advisory["fixed_libkrun"])
+    if libkrun_version is None:
+        return _verdict(advisory, UNKNOWN, "the version of libkrun at %s could not be determined (no versioned "
+                        "file name, no package owns it); libkrun before %s loses %s"
+                        % (where, fixed, advisory["loses"]))
+    if libkrun_version < advisory["fixed_libkrun"]:
+        return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s; upgrade libkrun to %s or "
+                        "newer (neither a crun upgrade nor the hook helps)"
+                        % (format_version(libkrun_version), where, shown, advisory["loses"], fixed))
+    return _verdict(advisory, FIXED, "libkrun %s at %s is at or above %s" % (format_version(libkrun_version), where,
+                                                                            fixed))
+
+
+def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints, libkrun_version=None):
     """Evaluate one advisory for one crun binary.
 
     ``version`` is a 3-tuple or None; ``features`` a list of ``+TAG`` strings, or None when the
     binary did not report them; ``libkrun`` the libkrun flavours this crun would load, as
     {soname: path} (None or {} when none is found); ``krun_entrypoints`` a list of paths through
-    which crun runs as its krun handler.
+    which crun runs as its krun handler; ``libkrun_version`` the version of its libkrun.so.1.
     """
     flavours = libkrun or {}
+    if advisory.get("component") == "libkrun":
+        if version is None:
+            return _verdict(advisory, UNKNOWN, "crun version could not be determined")
+        return evaluate_libkrun(advisory, version, features, flavours, libkrun_version)
     usable = [flavours[s] for s in (LIBKRUN_PLAIN, LIBKRUN_SEV) if s in flavours
               and (s == LIBKRUN_PLAIN or advisory.get("sev_guests_read_the_file"))]
     if version is None:
@@ -153,8 +218,8 @@ def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints):
                     % (shown, LIBKRUN_FEATURE, "; ".join(evidence), format_version(advisory["fixed"])))
 
 
-def evaluate_runtimes(version, features, libkrun, krun_entrypoints):
-    return [evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints)
+def evaluate_runtimes(version, features, libkrun, krun_entrypoints, libkrun_version=None):
+    return [evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints, libkrun_version)
             for advisory in ADVISORIES]
 
 

@@ -11,6 +11,7 @@ __metaclass__ = type
 import glob
 import os
 import posixpath
+import re
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
@@ -198,6 +199,20 @@ def loader_dirs(root, realpath, system_dirs):
     return dirs + [d for d in system_dirs if d not in dirs]
 
 
+_VERSIONED_LIBKRUN = re.compile(r"^libkrun(?:-[a-z]+)?\.so\.(\d+\.\d+\.\d+)$")
+
+
+def libkrun_version(root, path, managers, timeout, runner):
+    """The version of the libkrun at ``path``: from the versioned file its soname link points to
+    (libkrun.so.1 -> libkrun.so.1.11.1), else from the package that owns it; None when neither tells."""
+    real = root.resolve(path) or path
+    versioned = _VERSIONED_LIBKRUN.match(posixpath.basename(real))
+    if versioned:
+        return advisories.parse_version(versioned.group(1))
+    owner = package_owner(root, list(dict.fromkeys([real, path])), managers, timeout, runner)
+    return advisories.parse_version(owner["version"]) if owner else None
+
+
 def libkrun_flavours(root, realpath, version, system_dirs):
     """{soname: path} of each libkrun flavour this crun would load, as its loader finds them."""
     sonames = [LIBKRUN, LIBKRUN_SEV] + ([LIBKRUN_AWSNITRO] if version and version >= AWSNITRO_SINCE else [])
@@ -308,8 +323,10 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     for group in group_by_binary(root, candidates):
         parsed, problem = query_version(root, group["realpath"], timeout, runner)
         flavours = libkrun_flavours(root, group["realpath"], parsed["version"], system_dirs)
+        lib_version = libkrun_version(root, flavours[LIBKRUN], managers, timeout, runner) \
+            if LIBKRUN in flavours else None
         verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], flavours,
-                                                group["krun_entrypoints"])
+                                                group["krun_entrypoints"], lib_version)
         if problem:
             for verdict in verdicts:
                 if verdict["status"] == advisories.UNKNOWN:
@@ -323,6 +340,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             "features": parsed["features"] or [],
             "libkrun": flavours.get(LIBKRUN),
             "libkrun_flavours": flavours,
+            "libkrun_version": advisories.format_version(lib_version),
             "krun_entrypoints": group["krun_entrypoints"],
             "package": package_owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
             "advisories": verdicts,

@@ -16,7 +16,15 @@ _VERSION_BOUND = (advisories.AFFECTED, advisories.MITIGATED)
 
 
 def _crun_needs_upgrade(report):
-    return any(v["status"] in _VERSION_BOUND for r in report.get("runtimes", []) for v in r["advisories"])
+    return any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS
+               for r in report.get("runtimes", []) for v in r["advisories"])
+
+
+def _libkrun_upgrades(report):
+    """The libkrun version each affected libkrun advisory asks for, highest first."""
+    wanted = [advisories.get_advisory(v["id"])["fixed_libkrun"] for v in report.get("advisories", [])
+              if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
+    return sorted(set(wanted), reverse=True)
 
 
 def plan(report, strategy="auto", upgrade_available=None):
@@ -64,6 +72,11 @@ def recommended_action(report):
                      "that use them" % counts["unreadable_by_user"])
     if steps:
         steps.append("fleetfix.crun.remediate does this")
+    libkrun = _libkrun_upgrades(report)
+    if libkrun:
+        steps.append("upgrade libkrun to %s or newer with the package manager: with the libkrun here containers "
+                     "lose their environment, command or working directory whatever crun does (neither a crun "
+                     "upgrade nor the hook helps)" % advisories.format_version(libkrun[0]))
     if counts.get("suspicious"):
         steps.append("inspect %d planted symlink(s) or special file(s) by hand; they are never followed or changed"
                      % counts["suspicious"])

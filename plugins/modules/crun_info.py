@@ -140,6 +140,11 @@ runtimes:
       description: The C(libkrun.so.1) this binary would load, or null.
       type: str
       sample: /usr/lib64/libkrun.so.1
+    libkrun_version:
+      description: The version of that C(libkrun.so.1) - from the versioned file its soname link points to, else
+        from the package that owns it - or null when neither tells.
+      type: str
+      sample: "1.11.1"
     libkrun_flavours:
       description: Each libkrun flavour this binary would load, by soname, where its loader finds it.
       type: dict

@@ -254,8 +254,10 @@ def test_the_audit_finds_the_libkrun_a_real_crun_loads_through_its_rpath(realcru
     result = module(tmp_path, "fleetfix.crun.crun_info", {"paths": [crun]})
     found = [r for r in result["runtimes"] if r["realpath"] == crun]
     assert found and found[0]["libkrun"] == os.path.join(realcrun, "lib", "libkrun.so.1"), result["runtimes"]
-    assert {v["id"]: v["status"] for v in found[0]["advisories"]} == {"crun-1685": "affected",
-                                                                       "CVE-2025-24965": "affected"}
+    verdicts = {v["id"]: v["status"] for v in found[0]["advisories"]}
+    assert (verdicts["crun-1685"], verdicts["CVE-2025-24965"]) == ("affected", "affected")
+    # the stand-in libkrun carries no version (no versioned file name, no package): said, not guessed
+    assert verdicts["libkrun-config-keys"] == "unknown"
 
 
 # --- images that carry the bug to other hosts --------------------------------------------------

@@ -153,7 +153,7 @@ def test_the_hook_does_not_mitigate_the_symlink_cve(tmp_path):
     link(tmp_path, "/usr/bin/krun", "crun")
     install_hook(tmp_path)
     verdicts = {v["id"]: v["status"] for v in audit(tmp_path)["advisories"]}
-    assert verdicts == {"crun-1685": "mitigated", "CVE-2025-24965": "affected"}
+    assert (verdicts["crun-1685"], verdicts["CVE-2025-24965"]) == ("mitigated", "affected")
 
 
 @pytest.mark.parametrize("kwargs", [{"program_exists": False}, {"stage": "poststop"}])

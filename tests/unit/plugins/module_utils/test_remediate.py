@@ -1,5 +1,6 @@
 import pytest
 
+from ansible_collections.fleetfix.crun.plugins.module_utils import _remediate as remediate
 from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import plan
 
 
@@ -33,3 +34,14 @@ def test_explicit_strategies_do_what_they_say(strategy, expected):
 def test_an_unknown_strategy_names_the_variable():
     with pytest.raises(ValueError, match="remediate_strategy must be one of"):
         plan(report(), "fast")
+
+
+def test_an_old_libkrun_is_named_as_its_own_action_and_asks_for_no_crun_upgrade():
+    report = {"status": "affected", "counts": {}, "hooks": [],
+              "runtimes": [{"advisories": [{"id": "crun-1685", "status": "fixed"},
+                                           {"id": "libkrun-command", "status": "affected"}]}],
+              "advisories": [{"id": "crun-1685", "status": "fixed"}, {"id": "libkrun-command", "status": "affected"}]}
+    action = remediate.recommended_action(report)
+    assert action.startswith("upgrade libkrun to 1.8 or newer with the package manager")
+    assert "upgrade crun" not in action and "fleetfix.crun.remediate does this" not in action
+    assert remediate.plan(report)["upgrade"] is False
