@@ -168,8 +168,8 @@ def evaluate_libkrun(advisory, version, features, flavours, libkrun_version):
         return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s; upgrade libkrun to %s or "
                         "newer (neither a crun upgrade nor the hook helps)"
                         % (format_version(libkrun_version), where, shown, advisory["loses"], fixed))
-    return _verdict(advisory, FIXED, "libkrun %s at %s is at or above %s" % (format_version(libkrun_version), where,
-                                                                            fixed))
+    return _verdict(advisory, FIXED, "libkrun %s at %s is at or above %s"
+                    % (format_version(libkrun_version), where, fixed))
 
 
 def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints, libkrun_version=None):

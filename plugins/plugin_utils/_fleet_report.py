@@ -39,6 +39,8 @@ NEEDS_ACTION = (advisories.AFFECTED, advisories.UNKNOWN, NO_DATA, advisories.MIT
 def natural_key(name):
     """Sort key that puts fxh2 before fxh10: digit runs compare as numbers."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(name)) if part]
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#212121;max-width:75rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem}
