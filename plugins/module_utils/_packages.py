@@ -166,6 +166,16 @@ def install_argv(manager, tool, names, version=None, package_file=None):
     return [tool, _DNF_NO_WAIT, "install", "-y"] + targets
 
 
+def downgrade_argv(manager, tool, name, version):
+    """The command that installs exactly ``version`` of ``name``, older than what is installed."""
+    if manager == "apt":
+        return [tool, "install", "-y", "-q", "--allow-downgrades", "--no-install-recommends",
+                "-o", "Dpkg::Options::=--force-confold", "%s=%s" % (name, version)]
+    if manager == "zypper":
+        return [tool, "--non-interactive", "install", "--oldpackage", "%s=%s" % (name, version)]
+    return [tool, _DNF_NO_WAIT, "-y", "downgrade", "%s-%s" % (name, version)]
+
+
 def install(manager, tool, names, version, package_file, timeout, runner):
     rc, out, err = runner(install_argv(manager, tool, names, version, package_file), timeout)
     _check(rc, out + "\n" + err, "installing %s" % (package_file or ", ".join(names)))
@@ -284,4 +294,38 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
     if still:
         raise PackageError("the package manager installed %s, but crun is still below %s: %s"
                            % (target, fixed, ", ".join("%s %s" % item for item in sorted(still.items()))))
+    return result
+
+
+def rollback(runner, name="crun", version=None, update=True, check_mode=False, timeout=300, crun_info=_crun.crun_info):
+    """Put the crun package back to exactly ``version`` (the rollback of an upgrade), through the same
+    adapters as the upgrade. Raises PackageError when that version is not offered or did not land."""
+    if not version:
+        raise PackageError("a rollback needs the version to go back to")
+    before = crun_info(runner, timeout=min(timeout, 10))
+    manager, tool = manager_for(before["runtimes"])
+    installed = next((r["package"]["version"] for r in before["runtimes"]
+                      if r.get("package") and r["package"]["name"] == name), None)
+    result = {"changed": False, "manager": manager, "installed_before": {name: installed}, "target_version": version,
+              "runtimes": before["runtimes"]}
+    if installed == version:
+        result["reason"] = "%s %s is installed already" % (name, version)
+        return result
+    if update and not check_mode:
+        update_cache(manager, tool, timeout, runner)
+    offered = available_versions(manager, tool, name, timeout, runner)
+    if version not in offered:
+        raise PackageError("%s %s is not offered by the configured repositories (they offer %s); nothing was changed"
+                           % (name, version, ", ".join(offered) or "no version"))
+    result.update(changed=True, reason="%s %s -> %s" % (name, installed or "?", version))
+    if check_mode:
+        return result
+    rc, out, err = runner(downgrade_argv(manager, tool, name, version), timeout)
+    _check(rc, out + "\n" + err, "going back to %s %s" % (name, version))
+    after = crun_info(runner, timeout=min(timeout, 10))
+    result["runtimes"] = after["runtimes"]
+    now = next((r["package"]["version"] for r in after["runtimes"]
+                if r.get("package") and r["package"]["name"] == name), None)
+    if now != version:
+        raise PackageError("the package manager ran, but %s is at %s, not %s" % (name, now, version))
     return result

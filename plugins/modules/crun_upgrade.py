@@ -42,8 +42,16 @@ options:
     elements: str
     default: []
   version:
-    description: Install exactly this package version (it must be offered and must be fixed).
+    description: Install exactly this package version (it must be offered and must be fixed, unless O(downgrade)).
     type: str
+  downgrade:
+    description:
+      - Go back to exactly O(version), even below the fixed one - the rollback of an upgrade, through the same
+        package-manager adapters (C(apt-get install --allow-downgrades), C(dnf downgrade),
+        C(zypper install --oldpackage)). O(version) is required; it must be offered by the repositories, or
+        nothing changes and the task fails. Only the first of O(names) (default C(crun)) is changed.
+    type: bool
+    default: false
   package_file:
     description: Install this package file (C(.deb) or C(.rpm)) on the host instead of asking the repositories.
     type: path
@@ -74,26 +82,32 @@ EXAMPLES = r"""
   fleetfix.crun.crun_upgrade:
     names: [crun, crun-krun]
     package_file: /srv/packages/crun-1.21-1.fc41.x86_64.rpm
+
+- name: Go back to the crun that was installed before (rollback)
+  fleetfix.crun.crun_upgrade:
+    version: 1.8.1-1+deb12u1
+    downgrade: true
 """
 
 RETURN = r"""
 upgrade_needed:
   description: Whether a crun package below the fixed version was installed.
-  returned: always
+  returned: unless O(downgrade)
   type: bool
   sample: true
 upgrade_available:
   description: Whether a fixed version is installed or offered. False means nothing was changed.
-  returned: always
+  returned: unless O(downgrade)
   type: bool
   sample: false
 fixed_version:
   description: The first fixed crun version, from the advisory data.
-  returned: always
+  returned: unless O(downgrade)
   type: str
   sample: "1.21"
 installed_before:
-  description: Packages below the fixed version, with their installed versions.
+  description: Packages below the fixed version, with their installed versions (with O(downgrade), the package
+    to go back, with its installed version).
   returned: always
   type: dict
   sample: {"crun": "1.20-2.fc41"}
@@ -123,7 +137,7 @@ runtimes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import CommandTimeout, module_runner
-from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, upgrade
+from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, rollback, upgrade
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 
@@ -135,8 +149,10 @@ def main():
             package_file=dict(type="path"),
             update_cache=dict(type="bool", default=True),
             timeout=dict(type="int", default=600),
+            downgrade=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("version", "package_file")],
+        mutually_exclusive=[("version", "package_file"), ("downgrade", "package_file")],
+        required_if=[("downgrade", True, ("version",))],
         supports_check_mode=True,
     )
     params = module.params
@@ -144,9 +160,13 @@ def main():
     if bad:
         module.fail_json(msg=bad)
     try:
-        result = upgrade(module_runner(module), names=params["names"], version=params["version"],
-                         package_file=params["package_file"], update=params["update_cache"],
-                         check_mode=module.check_mode, timeout=params["timeout"])
+        if params["downgrade"]:
+            result = rollback(module_runner(module), name=(params["names"] or ["crun"])[0], version=params["version"],
+                              update=params["update_cache"], check_mode=module.check_mode, timeout=params["timeout"])
+        else:
+            result = upgrade(module_runner(module), names=params["names"], version=params["version"],
+                             package_file=params["package_file"], update=params["update_cache"],
+                             check_mode=module.check_mode, timeout=params["timeout"])
     except PackageError as exc:
         module.fail_json(msg=str(exc))
     except CommandTimeout as exc:

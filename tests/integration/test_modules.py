@@ -51,3 +51,9 @@ def test_crun_info_survives_a_hanging_binary(module, tmp_path):
     assert result.get("failed") is not True
     assert result["changed"] is False
     assert result["runtimes"][0]["advisories"][0]["status"] == "unknown"
+
+
+def test_crun_upgrade_downgrade_needs_a_version(module, tmp_path):
+    result = module(tmp_path, "fleetfix.crun.crun_upgrade", {"downgrade": True, "update_cache": False})
+    assert result["failed"] is True and "downgrade is True but all of the following are missing: version" in \
+        result["msg"], result

@@ -119,3 +119,20 @@ def test_an_unsigned_package_file_is_installed(images, manager):
     answer, after = on_host(images, manager, "upgrade", package_file=FIXED_RPM, update=False, timeout=120)
     assert "result" in answer and answer["result"]["changed"] is True, answer
     assert after == "crun version 1.21"
+
+
+UPGRADED = "rpm -U --force-debian /srv/fleetfix-packages/crun-1.21-1.x86_64.rpm 2>/dev/null"
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_rollback_goes_back_to_the_version_asked_for(images, manager):
+    answer, after = on_host(images, manager, "rollback", setup=UPGRADED, version="1.8.1-1", update=False, timeout=120)
+    assert "result" in answer and answer["result"]["changed"] is True, answer
+    assert (answer["result"]["installed_before"], after) == ({"crun": "1.21-1"}, "crun version 1.8.1")
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_rollback_to_a_version_not_offered_changes_nothing(images, manager):
+    answer, after = on_host(images, manager, "rollback", setup=UPGRADED, version="1.7.9-1", update=False, timeout=120)
+    assert "is not offered by the configured repositories" in answer.get("error", ""), answer
+    assert after == "crun version 1.21"
