@@ -94,7 +94,7 @@ def test_restart_true_restarts_the_running_container_whose_file_was_fixed(playbo
     cid = host.plant("running-1234")
     host("start", cid)
     started = host("inspect", "--format", "{{.State.StartedAt}}", cid)
-    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_restart_containers=True,
+    run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_restart="restart",
                                                           remediate_canary=False), env=host.env)
     assert run.rc == 0, run.failure_messages()
     assert host("inspect", "--format", "{{.State.StartedAt}}", cid) != started
@@ -103,7 +103,8 @@ def test_restart_true_restarts_the_running_container_whose_file_was_fixed(playbo
 
 @pytest.mark.parametrize("extra, needle", [
     ({"remediate_strategy": "fast"}, "remediate_strategy"),
-    ({"remediate_restart_containers": "maybe"}, "remediate_restart_containers"),
+    ({"remediate_restart": "maybe"}, "remediate_restart"),
+    ({"remediate_restart": True}, "remediate_restart"),
 ])
 def test_bad_variables_fail_before_any_change(playbook, host, tmp_path, extra, needle):
     stale = host.plant("untouched")
