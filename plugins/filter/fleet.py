@@ -13,7 +13,7 @@ import io
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import recommended_action
+from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import NEXT_STEPS, recommended_action, remedies
 from ansible_collections.fleetfix.crun.plugins.plugin_utils._fleet_report import HOST_STATUSES, NO_DATA, natural_key
 
 try:
@@ -46,7 +46,7 @@ def _require_jmespath():
 def fleet_summary(hostvars, hosts):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
     _require_jmespath()
-    rows, files, totals = [], [], []
+    rows, files, totals, steps = [], [], [], {}
     for host in sorted(hosts, key=natural_key):
         report = hostvars[host].get(FACT) if host in hostvars else None
         if not report:
@@ -59,6 +59,8 @@ def fleet_summary(hostvars, hosts):
                 raise TypeError("not a mapping")
             row = _ROW.search(report)
             row["action"] = recommended_action(report)
+            for key, number in remedies(report).items():
+                steps.setdefault(key, []).append((host, number))
         except (jmespath.exceptions.JMESPathError, TypeError, AttributeError, KeyError, ValueError):
             # One host's odd fact must not take the fleet's report down: it is shown as unknown.
             row = {"status": "unknown", "summary": "malformed audit report (unexpected types)", "crun_versions": "",
@@ -91,11 +93,32 @@ def fleet_summary(hostvars, hosts):
             "root_only": len(jmespath.search("[?status=='unreadable_by_user' && impact=='root_only']", files)),
         },
         "images_to_rebuild": _images_to_rebuild(files),
+        "next_steps": _next_steps(steps, rows, files),
         "affected_containers": jmespath.search(
             "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
             "container_name: container_name, path: path}", files),
         "hosts": rows,
     }
+
+
+def _next_steps(steps, rows, files):
+    """What to do next across the fleet: each step with the hosts (and files) it covers and the command."""
+    found = []
+    for key, what, how in NEXT_STEPS:
+        if key in steps:
+            hosts = [host for host, _number in steps[key]]
+            found.append({"step": what, "hosts": hosts, "files": sum(n for _h, n in steps[key]) if key in (
+                "files", "suspicious") else 0, "command": how.replace("HOSTS", ",".join(hosts))})
+    images = _images_to_rebuild(files)
+    if images:
+        found.append({"step": "rebuild the images whose layer holds an owner-only .krun_config.json and push them "
+                              "again", "hosts": sorted(set(i["host"] for i in images), key=natural_key),
+                      "files": len(images), "command": "RUN rm -f /.krun_config.json in each image's Containerfile"})
+    unreachable = [row["host"] for row in rows if row["status"] == NO_DATA]
+    if unreachable:
+        found.append({"step": "reach and audit again the hosts that gave no verdict", "hosts": unreachable, "files": 0,
+                      "command": "ansible-playbook fleetfix.crun.audit --limit %s" % ",".join(unreachable)})
+    return found
 
 
 def _file_row(record, host):

@@ -56,6 +56,33 @@ def plan(report, strategy="auto", upgrade_available=None):
     return {"upgrade": needs_upgrade, "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
 
 
+# The fleet-level next steps, in the order a person takes them: (key, what to do, how).
+NEXT_STEPS = (
+    ("crun", "upgrade crun to %s or newer (or install the OCI hook where none is offered)" % advisories.fixed_version(),
+     "ansible-playbook fleetfix.crun.remediate --limit HOSTS"),
+    ("files", "fix the owner-only .krun_config.json files in place (and restart the running containers that use "
+              "them)", "ansible-playbook fleetfix.crun.remediate --limit HOSTS"),
+    ("libkrun", "upgrade libkrun (neither a crun upgrade nor the hook helps)", "the hosts' package manager"),
+    ("suspicious", "inspect the planted symlinks and special files by hand (never followed or changed)",
+     "the files table below"),
+)
+
+
+def remedies(report):
+    """Which of NEXT_STEPS apply to one host: {key: how many (1 for the host, else the files)}."""
+    counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
+    found = {}
+    if _crun_needs_upgrade(report):
+        found["crun"] = 1
+    if counts.get("unreadable_by_user"):
+        found["files"] = counts["unreadable_by_user"]
+    if _libkrun_upgrades(report):
+        found["libkrun"] = 1
+    if counts.get("suspicious"):
+        found["suspicious"] = counts["suspicious"]
+    return found
+
+
 def recommended_action(report):
     """What a person should do about one host, in one sentence, from its audit report."""
     status = report.get("status")

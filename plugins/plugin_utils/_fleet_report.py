@@ -112,6 +112,11 @@ def render_html(summary, title="fleetfix.crun fleet report"):
            _text(f.get("container_name") or f.get("container_id") or "(image layer)"),
            _text(f.get("path")), _text(f.get("mode") or f.get("kind")))
         for f in summary["files"]) or '<tr><td colspan="6">No stale or suspicious file.</td></tr>'
+    next_rows = "".join(
+        "<tr><td>%s</td><td>%d</td><td>%s</td><td><code>%s</code></td></tr>"
+        % (_text(step.get("step")), len(step.get("hosts") or []), _text(step.get("files") or ""),
+           _text(step.get("command")))
+        for step in summary.get("next_steps", [])) or '<tr><td colspan="4">Nothing to do.</td></tr>'
     image_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
         % (_text(i.get("host")), _text(" ".join(i.get("names") or []) or "(no name)"), _text(i.get("digest") or i.get("id")),
@@ -131,6 +136,9 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         '<div id="charts">%s %s</div>' % (
             bar_chart("Hosts by status", counts, HOST_STATUSES),
             bar_chart("Container config files by status", files, FILE_STATUSES)),
+        "<h2>What to do next</h2>",
+        "<table id=\"next\"><tr><th>step</th><th>hosts</th><th>files or images</th><th>how</th></tr>",
+        next_rows, "</table>",
         "<h2>Hosts that need action (%d)</h2>" % len(attention),
         "<table id=\"hosts\"><tr><th>host</th><th>status</th><th>crun</th><th>why</th><th>recommended action</th></tr>",
         host_rows, "</table>",

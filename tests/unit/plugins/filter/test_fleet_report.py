@@ -67,7 +67,8 @@ def test_html_shows_the_numbers_and_escapes_what_hosts_report(summary):
     assert "web&lt;1&gt;" in page and "web<1>" not in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     # Worst first: affected, unknown, no data; fixed and not-applicable hosts need no action.
-    table = page[page.index('<table id="hosts">'):page.index("</table>")]
+    table = page[page.index('<table id="hosts">'):]
+    table = table[:table.index("</table>")]
     assert [table.index(h) for h in ("web-01", "odd-01", "gone-01")] == sorted(
         table.index(h) for h in ("web-01", "odd-01", "gone-01"))
     assert "db-01" not in table and "empty-01" not in table
@@ -151,3 +152,14 @@ def test_images_carrying_the_file_are_listed_to_rebuild_in_every_form():
     assert "<h2>Images to rebuild (1)</h2>" in page and "<td>localhost/app:1</td>" in page
     assert "RUN rm -f /.krun_config.json" in page
     assert list(csv.DictReader(io.StringIO(fleet_csv(summary, "files"))))[0]["image_names"] == "localhost/app:1"
+
+
+def test_what_to_do_next_counts_hosts_and_files_per_step_with_the_command(summary):
+    crun = next(s for s in summary["next_steps"] if s["step"].startswith("upgrade crun"))
+    assert crun["hosts"] == ["web-01"] and crun["command"] == "ansible-playbook fleetfix.crun.remediate --limit web-01"
+    unreachable = next(s for s in summary["next_steps"] if s["step"].startswith("reach and audit again"))
+    assert unreachable["hosts"] == ["gone-01"] and "fleetfix.crun.audit --limit gone-01" in unreachable["command"]
+    page = fleet_html(summary)
+    table = page[page.index('<table id="next">'):]
+    table = table[:table.index("</table>")]
+    assert "upgrade crun to 1.21 or newer" in table and "<code>ansible-playbook fleetfix.crun.remediate --limit web-01</code>" in table
