@@ -59,8 +59,8 @@ def fleet_summary(hostvars, hosts):
                 raise TypeError("not a mapping")
             row = _ROW.search(report)
             row["action"] = recommended_action(report)
-            for key, number in remedies(report).items():
-                steps.setdefault(key, []).append((host, number))
+            for key, detail in remedies(report).items():
+                steps.setdefault(key, []).append((host, detail if key in ("files", "suspicious") else 0))
         except (jmespath.exceptions.JMESPathError, TypeError, AttributeError, KeyError, ValueError):
             # One host's odd fact must not take the fleet's report down: it is shown as unknown.
             row = {"status": "unknown", "summary": "malformed audit report (unexpected types)", "crun_versions": "",
@@ -73,6 +73,7 @@ def fleet_summary(hostvars, hosts):
         totals.append(dict((k, v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)))
         files.extend(_file_row(f, host) for f in report.get("files") or [] if isinstance(f, dict))
     advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
+    images = _images_to_rebuild(files)
     return {
         "hosts_total": len(rows),
         "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, rows))) for status in HOST_STATUSES),
@@ -88,12 +89,12 @@ def fleet_summary(hostvars, hosts):
             "unreadable_by_user": len(jmespath.search("[?status=='unreadable_by_user']", files)),
             "suspicious": len(jmespath.search("[?status=='suspicious']", files)),
             # of the unreadable ones, what they do to their containers (the audit's storage.IMPACTS)
-            "env_lost": len(jmespath.search("[?status=='unreadable_by_user' && impact=='env_lost']", files)),
-            "image_layer": len(jmespath.search("[?status=='unreadable_by_user' && impact=='image_layer']", files)),
-            "root_only": len(jmespath.search("[?status=='unreadable_by_user' && impact=='root_only']", files)),
+            "env_lost": sum(c.get("env_lost", 0) for c in totals),
+            "image_layer": sum(c.get("image_layer", 0) for c in totals),
+            "root_only": sum(c.get("root_only", 0) for c in totals),
         },
-        "images_to_rebuild": _images_to_rebuild(files),
-        "next_steps": _next_steps(steps, rows, files),
+        "images_to_rebuild": images,
+        "next_steps": _next_steps(steps, rows, images),
         "affected_containers": jmespath.search(
             "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
             "container_name: container_name, path: path}", files),
@@ -101,15 +102,14 @@ def fleet_summary(hostvars, hosts):
     }
 
 
-def _next_steps(steps, rows, files):
+def _next_steps(steps, rows, images):
     """What to do next across the fleet: each step with the hosts (and files) it covers and the command."""
     found = []
     for key, what, how in NEXT_STEPS:
         if key in steps:
             hosts = [host for host, _number in steps[key]]
-            found.append({"step": what, "hosts": hosts, "files": sum(n for _h, n in steps[key]) if key in (
-                "files", "suspicious") else 0, "command": how.replace("HOSTS", ",".join(hosts))})
-    images = _images_to_rebuild(files)
+            found.append({"step": what, "hosts": hosts, "files": sum(n for _h, n in steps[key]),
+                          "command": how.replace("HOSTS", ",".join(hosts))})
     if images:
         found.append({"step": "rebuild the images whose layer holds an owner-only .krun_config.json and push them "
                               "again", "hosts": sorted(set(i["host"] for i in images), key=natural_key),

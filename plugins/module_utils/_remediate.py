@@ -20,11 +20,11 @@ def _crun_needs_upgrade(report):
                for r in report.get("runtimes", []) for v in r["advisories"])
 
 
-def _libkrun_upgrades(report):
-    """The libkrun version each affected libkrun advisory asks for, highest first."""
+def _libkrun_upgrade(report):
+    """The libkrun version the affected libkrun advisories ask for (the highest), or None."""
     wanted = [advisories.get_advisory(v["id"])["fixed_libkrun"] for v in report.get("advisories", [])
               if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
-    return sorted(set(wanted), reverse=True)
+    return max(wanted) if wanted else None
 
 
 def plan(report, strategy="auto", upgrade_available=None):
@@ -69,15 +69,17 @@ NEXT_STEPS = (
 
 
 def remedies(report):
-    """Which of NEXT_STEPS apply to one host: {key: how many (1 for the host, else the files)}."""
+    """Which of NEXT_STEPS apply to one host: {key: detail}, the detail being the number of files
+    for "files" and "suspicious", the libkrun version wanted for "libkrun", True for "crun"."""
     counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
     found = {}
     if _crun_needs_upgrade(report):
-        found["crun"] = 1
+        found["crun"] = True
     if counts.get("unreadable_by_user"):
         found["files"] = counts["unreadable_by_user"]
-    if _libkrun_upgrades(report):
-        found["libkrun"] = 1
+    libkrun = _libkrun_upgrade(report)
+    if libkrun:
+        found["libkrun"] = libkrun
     if counts.get("suspicious"):
         found["suspicious"] = counts["suspicious"]
     return found
@@ -86,27 +88,26 @@ def remedies(report):
 def recommended_action(report):
     """What a person should do about one host, in one sentence, from its audit report."""
     status = report.get("status")
-    counts = report.get("counts", {})
+    found = remedies(report)
     steps = []
-    if _crun_needs_upgrade(report):
+    if "crun" in found:
         fixed = advisories.fixed_version()
         if report.get("hooks"):
             steps.append("upgrade crun to %s or newer when offered (the installed hook mitigates it until then)" % fixed)
         else:
             steps.append("upgrade crun to %s or newer, or install the OCI hook where no fixed crun is offered" % fixed)
-    if counts.get("unreadable_by_user"):
+    if "files" in found:
         steps.append("fix %d owner-only .krun_config.json file(s) in place and restart the running containers "
-                     "that use them" % counts["unreadable_by_user"])
+                     "that use them" % found["files"])
     if steps:
         steps.append("fleetfix.crun.remediate does this")
-    libkrun = _libkrun_upgrades(report)
-    if libkrun:
+    if "libkrun" in found:
         steps.append("upgrade libkrun to %s or newer with the package manager: with the libkrun here containers "
                      "lose their environment, command or working directory whatever crun does (neither a crun "
-                     "upgrade nor the hook helps)" % advisories.format_version(libkrun[0]))
-    if counts.get("suspicious"):
+                     "upgrade nor the hook helps)" % advisories.format_version(found["libkrun"]))
+    if "suspicious" in found:
         steps.append("inspect %d planted symlink(s) or special file(s) by hand; they are never followed or changed"
-                     % counts["suspicious"])
+                     % found["suspicious"])
     if status == advisories.UNKNOWN:
         steps.append("find out which crun runs here: a version could not be read (see the summary)")
     return "; ".join(steps) or "nothing to do"

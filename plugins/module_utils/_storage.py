@@ -255,8 +255,8 @@ def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers
     by_layer = {}
     for record in images:
         image_id = _text_field(record, "id")
-        names = [n for n in record.get("names") or [] if isinstance(n, str)] if isinstance(record.get("names"), list) \
-            else []
+        names = record.get("names") if isinstance(record.get("names"), list) else []
+        names = [n for n in names if isinstance(n, str)]
         image = {"id": image_id and display(image_id), "names": [display(n) for n in names],
                  "digest": _text_field(record, "digest") and display(record["digest"]),
                  "containers": [display(c) for c in containers_by_image.get(image_id, []) if c]}
@@ -300,7 +300,7 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
             try:
                 containers, by_image, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners,
                                                                    errors)
-                images = _images_by_layer(graphroot_fd, entry["path"], driver, owners, errors, by_image)
+                images = None  # images.json and layers.json are read only when a layer needs them
                 entry["containers"] = entry.get("containers", 0) + count
                 suffix = "/%s/%s" % (rootfs_subdir, CONFIG_NAME) if rootfs_subdir else "/" + CONFIG_NAME
                 for layer in sorted(os.listdir(layers_fd)):
@@ -322,6 +322,8 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                     container_id, container_name = containers.get(layer, (None, None))
                     record["impact"] = impact(record, container_id)
                     if container_id is None:
+                        if images is None:
+                            images = _images_by_layer(graphroot_fd, entry["path"], driver, owners, errors, by_image)
                         record["images"] = images.get(layer, [])
                     record.update({
                         "path": display(host_path),

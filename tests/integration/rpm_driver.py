@@ -3,32 +3,17 @@ real rpm, dnf or zypper, and prints its result (or its error) as one JSON line.
 
     python3 rpm_driver.py '{"call": "upgrade", "kwargs": {...}}'
 
-The collection is mounted read-only on PYTHONPATH; the runner has the modules' contract (C
-locale, a process group killed at the timeout, CommandTimeout).
+The collection and tests/support.py are mounted read-only on PYTHONPATH; support's runner has
+the modules' contract (C locale, a process group killed at the timeout, CommandTimeout).
 """
 
 import json
-import os
-import signal
-import subprocess
 import sys
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit as audit
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
-
-
-def runner(argv, timeout, stdin=None):
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env=dict(os.environ, LANG="C", LC_ALL="C"))
-    try:
-        out, err = proc.communicate(input=stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise hostfs.CommandTimeout("timed out after %ss" % timeout)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+from support import run_process as runner
 
 
 CALLS = {

@@ -50,7 +50,9 @@ def on_host(podman, manager, call, setup="", **kwargs):
     script = '%s\npython3 /driver.py "$1"\necho "--- after"\ncrun --version | head -1' % (setup or ":")
     proc = subprocess.run(
         [podman, "run", "--rm", "--network", "none", "-v", "%s:/collections:ro" % collections,
-         "-v", "%s:/driver.py:ro" % os.path.join(HERE, "rpm_driver.py"), "-e", "PYTHONPATH=/collections",
+         "-v", "%s:/driver.py:ro" % os.path.join(HERE, "rpm_driver.py"),
+         "-v", "%s:/support/support.py:ro" % os.path.join(os.path.dirname(HERE), "support.py"),
+         "-e", "PYTHONPATH=/collections:/support",
          "localhost/fleetfix-test-%s" % manager, "sh", "-c", script, "sh",
          json.dumps({"call": call, "kwargs": kwargs})],
         capture_output=True, text=True, timeout=240, check=False)
