@@ -9,6 +9,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
+import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
@@ -106,12 +107,20 @@ def build_busybox_image(podman, name, config=None, config_mode=0o700, symlink_to
     no such crun can run here. ``podman`` is a callable taking podman arguments and stdin.
     ``special``: "fifo" or "chardev" (1:3, /dev/null's numbers) ships that under the name
     instead, as a hostile image author can.
+
+    Each call's layer is unique (a /.fleetfix-test-image file holds a fresh id): podman reuses a
+    stored layer whose content matches, and a sweep of the machine's own storage may have fixed
+    that one's file already, so an identical import would not be stale.
     """
     busybox = shutil.which("busybox")
     if busybox is None:
         raise AssertionError("busybox is not installed: scripts/setup-host installs busybox-static")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
+        identity = uuid.uuid4().hex.encode()
+        marker = tarfile.TarInfo(".fleetfix-test-image")
+        marker.size, marker.mode = len(identity), 0o444
+        tar.addfile(marker, io.BytesIO(identity))
         info = tarfile.TarInfo("bin")
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)
