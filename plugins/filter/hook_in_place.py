@@ -12,10 +12,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetfix.crun.plugins.module_utils._hooks import in_place
 
 
-def hook_in_place(report, program, program_content, python, name):
+def hook_in_place(report, program, program_content, python, name, hooks_dirs=(), add_hooks_dir=""):
     if not isinstance(report, dict):
         raise AnsibleFilterError("hook_in_place expects the fleetfix_crun host report, got %s" % type(report).__name__)
-    return in_place(report, program, program_content, python, name)
+    return in_place(report, program, program_content, python, name, hooks_dirs, add_hooks_dir)
 
 
 class FilterModule(object):

@@ -154,9 +154,12 @@ def installed_hooks(root="/", dirs=None):
     return found
 
 
-def in_place(report, program, program_content, python, name):
+def in_place(report, program, program_content, python, name, hooks_dirs=(), add_hooks_dir=""):
     """Whether the audit ``report`` shows this exact hook (program bytes and mode, JSON text) in
-    every hooks directory the host reads, so installing it again would change nothing."""
+    every hooks directory the host reads, so installing it again would change nothing. Directories
+    given explicitly (``hooks_dirs``, ``add_hooks_dir``) are the installer's to check: never in place."""
+    if hooks_dirs or add_hooks_dir:
+        return False
     dirs = report.get("hooks_dirs")
     if not dirs:
         return False

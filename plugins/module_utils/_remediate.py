@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 
 STRATEGIES = ("auto", "upgrade", "hook", "upgrade_and_hook")
 # Runtime verdicts that a newer crun would change.
@@ -54,6 +55,44 @@ def plan(report, strategy="auto", upgrade_available=None):
         hook = True
         reasons.append("the hook is already installed and is kept")
     return {"upgrade": needs_upgrade, "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
+
+
+def upgrade_known_none(report, upgrade_settings):
+    """True when the audit (run with check_upgrade) shows that the package cache offers no fixed
+    crun and the upgrade role, with these settings, would neither refresh the cache nor install a
+    chosen version, package or file: the role then need not ask the host again."""
+    offered = report.get("upgrade") or {}
+    return bool(offered.get("checked") and offered.get("fixed_offered") is None
+                and not upgrade_settings["upgrade_update_cache"] and not upgrade_settings["upgrade_packages"]
+                and not upgrade_settings["upgrade_version"] and not upgrade_settings["upgrade_package_file"])
+
+
+def pending(report, settings, program_content):
+    """What the remediate role would do on a host, decided from its audit alone: a list of reasons,
+    empty when the host has nothing to do. ``settings`` holds the remediate, upgrade and hook roles'
+    variables as they apply to the host; ``program_content`` is the hook program the hook role ships.
+
+    It errs towards work: a host it cannot judge (no audit, an audit without check_upgrade) has
+    something to do, and the roles themselves then decide exactly.
+    """
+    if not isinstance(report, dict) or "counts" not in report:
+        return ["no audit report"]
+    # An affected host always goes on: what cannot be remedied there must fail it, not pass unseen.
+    reasons = ["it is affected"] if report.get("affected") else []
+    stale = report["counts"].get("unreadable_by_user", 0)
+    if stale:
+        reasons.append("%d owner-only %s to fix" % (stale, "file" if stale == 1 else "files"))
+    known_none = upgrade_known_none(report, settings)
+    remedy = plan(report, settings["remediate_strategy"], False if known_none else None)
+    if remedy["upgrade"] and not known_none:
+        reasons.append("a fixed crun may be offered: the upgrade role asks the package manager")
+    if remedy["hook"] and not hooks.in_place(report, settings["hook_program_path"], program_content,
+                                             settings["hook_python"], settings["hook_json_name"],
+                                             settings["hook_dirs"], settings["hook_add_hooks_dir"]):
+        reasons.append("the hook is to be installed or brought up to date")
+    if settings["remediate_canary"]:
+        reasons.append("the canary runs (remediate_canary)")
+    return reasons
 
 
 # The fleet-level next steps, in the order a person takes them: (key, what to do, how).

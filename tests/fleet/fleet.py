@@ -4,6 +4,7 @@
     python tests/fleet/fleet.py down                stop everything started, restore kernel settings
     python tests/fleet/fleet.py status
     python tests/fleet/fleet.py kill HOST           stop one host's sshd (it becomes unreachable)
+    python tests/fleet/fleet.py stale --every K     a new owner-only .krun_config.json on every K-th host
 
 Each host is a network namespace on a private bridge (a test subnet that exists only on this
 machine; the script refuses to start unless that subnet routes through its own bridge, so no
@@ -375,6 +376,47 @@ def down():
     shutil.rmtree(os.path.join(FLEET, "hosts"), ignore_errors=True)
 
 
+# Runs inside a host's mount namespace: a container created by an affected crun appears in its
+# storage (a restored backup, an image committed from an affected container), as c/storage lays it out.
+ADD_STALE = """
+import json, os, sys
+storage, cid = "/" + sys.argv[1], sys.argv[2]
+diff = os.path.join(storage, "overlay", cid, "diff")
+os.makedirs(diff)
+path = os.path.join(diff, ".krun_config.json")
+with open(path, "w") as handle:
+    handle.write(json.dumps({"process": {"user": {"uid": 1234}, "env": ["container=oci"]}}))
+os.chmod(path, 0o700)
+records_path = os.path.join(storage, "overlay-containers", "containers.json")
+os.makedirs(os.path.dirname(records_path), exist_ok=True)
+try:
+    with open(records_path) as handle:
+        records = json.load(handle)
+except (IOError, OSError):
+    records = []
+records.append({"id": cid, "names": ["restored-" + cid[:8]], "layer": cid, "image": "img"})
+with open(records_path + ".new", "w") as handle:
+    json.dump(records, handle)
+os.chmod(records_path + ".new", 0o600)
+os.rename(records_path + ".new", records_path)
+print(path)
+"""
+
+
+def add_stale(every):
+    """Give every ``every``-th running host one new owner-only config; return {host: path}."""
+    state = load_state()
+    if not state:
+        raise SystemExit("fleet: no fleet is up")
+    added = {}
+    for index in range(0, state["count"], every):
+        name = host_name(index)
+        cid = os.urandom(32).hex()
+        out = run("nsenter", "-t", str(state["pids"][name]), "-m", "/usr/bin/python3", "-c", ADD_STALE, STORAGE, cid)
+        added[name] = out.stdout.strip()
+    return added
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -385,6 +427,8 @@ def main():
     sub.add_parser("status")
     stop = sub.add_parser("kill", help="stop one host's sshd: it becomes unreachable")
     stop.add_argument("host")
+    stale = sub.add_parser("stale", help="a new owner-only .krun_config.json on every K-th host")
+    stale.add_argument("--every", type=int, default=10)
     args = parser.parse_args()
     if args.command == "up":
         started = time.monotonic()
@@ -396,6 +440,8 @@ def main():
         print("fleet: down in %.1f s" % (time.monotonic() - started))
     elif args.command == "kill":
         kill_host(args.host)
+    elif args.command == "stale":
+        print(json.dumps(add_stale(args.every)))
     else:
         state = load_state()
         print(json.dumps({"count": state["count"], "pids": len(state["pids"])} if state else {"count": 0}))

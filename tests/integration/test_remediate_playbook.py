@@ -55,15 +55,16 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
     assert run.rc == 0, run.failure_messages()
     # Debian 12 offers no fixed crun and the cache is not refreshed: the audit's answer is enough.
     assert run.results("Upgrade crun when a fixed version is offered")[0].get("skipped") is True
-    assert run.results("Record what the upgrade did")[0]["ansible_facts"]["upgrade_available"] is False
+    assert run.results("Record what the upgrade did")[0]["ansible_facts"]["upgrade_result"]["available"] is False
     assert host.config_mode(stale) == 0o444
     assert os.path.exists(hook_json)
     canary = run.results("Run the canary container")[0]
     assert (canary["status"], canary["kind"]) == ("passed", "symptom"), canary
     assert facts(tmp_path)["status"] == "mitigated"
     assert stat.S_IMODE(os.stat(str(tmp_path / SENTINEL_NAME)).st_mode) == 0o600
-    assert [f["container_name"] for f in run.results("Record the containers")[0]["ansible_facts"]
-            ["remediate_restart_required"]] == ["stale-user-1234"]
+    remediation = run.results("Record what the remediation did")[0]["ansible_facts"]["remediate_result"]
+    assert [f["container_name"] for f in remediation["restart_required"]] == ["stale-user-1234"]
+    assert (remediation["status_before"], remediation["status"], remediation["changed"]) == ("affected", "mitigated", True)
 
     again = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path), env=host.env)
     assert again.rc == 0 and again.stats["changed"] == 0, [
@@ -71,8 +72,16 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
     # On a remediated host only the audit goes to the host: the hook is seen in place, nothing is offered.
     assert again.results("Place (or remove) the hook program and its hook JSON where podman and CRI-O read hooks")[0] \
         .get("skipped") is True
-    assert again.results("Record where the hook is installed")[0]["ansible_facts"]["hook_installed_dirs"] == \
-        [host.hooks_dir]
+    assert again.results("Record where the hook is installed")[0]["ansible_facts"]["hook_result"] == \
+        {"changed": False, "installed_dirs": [host.hooks_dir]}
+    # With nothing to do (no canary asked for), the host leaves after its audit: the decision is one
+    # task for the play, and no task of the remediation play runs.
+    done = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_canary=False), env=host.env)
+    assert done.rc == 0 and done.stats["changed"] == 0, done.failure_messages()
+    assert done.results("Put the hosts with something to do")[0]["results"] == []
+    assert len(done.results("Audit crun and container storage")) == 1
+    assert done.results("Keep the audit from before remediation") == []
+    assert done.results("Write the fleet report files")[0]["results"], "the report still covers the host"
     check_after = playbook("fleetfix.crun.remediate", "--check", *extra_vars(tmp_path), env=host.env)
     assert check_after.rc == 0 and check_after.stats["changed"] == 0
 

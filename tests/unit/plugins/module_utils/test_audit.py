@@ -3,8 +3,9 @@ import os
 
 import pytest
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks, _storage
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _files, _hooks, _remediate as remediate, _storage
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import mode_problem, problem
+from ansible_collections.fleetfix.crun.plugins.plugin_utils._role_defaults import role_file
 from support import StorageTree, link, run_process, stand_in_crun, write
 
 
@@ -200,3 +201,68 @@ def test_any_difference_means_the_hook_is_not_in_place(tmp_path, change):
 
 def test_an_empty_report_never_says_in_place():
     assert _hooks.in_place({}, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is False
+
+
+# What the remediate playbook decides from an audit alone (remediate.pending), on real audit reports.
+SHIPPED_HOOK = role_file("hook", _hooks.PROGRAM_NAME)
+DEFAULT_SETTINGS = dict(remediate_strategy="auto", remediate_canary=False, upgrade_update_cache=False,
+                        upgrade_packages=[], upgrade_version="", upgrade_package_file="",
+                        hook_program_path=HOOK_PROGRAM, hook_python="/usr/bin/python3", hook_json_name=HOOK_NAME,
+                        hook_dirs=[], hook_add_hooks_dir="")
+NOTHING_OFFERED = {"checked": True, "needed": {"crun": "1.21"}, "manager": "apt", "offered": ["1.20-1"],
+                   "fixed_offered": None}
+
+
+def remediated_host(root, offered=NOTHING_OFFERED):
+    """A crun 1.20 host mitigated by the hook this collection ships; the package check's answer as
+    host_audit's check_upgrade gives it (asked of no package manager here)."""
+    stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+    link(root, "/usr/bin/krun", "crun")
+    install_hook_as_the_role_does(root, content=SHIPPED_HOOK)
+    StorageTree(root).add_krun_config("fixed-before", 0o444)
+    report = audit(root)
+    report["upgrade"] = dict(offered)
+    return report
+
+
+def test_a_remediated_host_has_nothing_pending(tmp_path):
+    report = remediated_host(tmp_path)
+    assert report["status"] == "mitigated"
+    assert remediate.pending(report, DEFAULT_SETTINGS, SHIPPED_HOOK) == []
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"upgrade_update_cache": True}, "a fixed crun may be offered"),
+    ({"upgrade_version": "1.21-1"}, "a fixed crun may be offered"),
+    ({"hook_program_path": "/opt/hook"}, "the hook is to be installed"),
+    ({"hook_dirs": ["/etc/containers/oci/hooks.d"]}, "the hook is to be installed"),
+    ({"remediate_canary": True}, "the canary runs"),
+])
+def test_settings_that_ask_for_more_make_the_host_pending(tmp_path, change, needle):
+    reasons = remediate.pending(remediated_host(tmp_path), dict(DEFAULT_SETTINGS, **change), SHIPPED_HOOK)
+    assert any(needle in r for r in reasons), reasons
+
+
+def test_an_offered_fix_an_unchecked_cache_or_a_newer_hook_program_make_the_host_pending(tmp_path):
+    offered = remediated_host(tmp_path, dict(NOTHING_OFFERED, offered=["1.21-1"], fixed_offered="1.21-1"))
+    assert remediate.pending(offered, DEFAULT_SETTINGS, SHIPPED_HOOK) == [
+        "a fixed crun may be offered: the upgrade role asks the package manager"]
+    unchecked = dict(offered, upgrade={"checked": False, "error": "apt-cache: timed out"})
+    assert remediate.pending(unchecked, DEFAULT_SETTINGS, SHIPPED_HOOK)
+    assert remediate.pending(dict(offered, upgrade=NOTHING_OFFERED), DEFAULT_SETTINGS, SHIPPED_HOOK + "# newer\n") == [
+        "the hook is to be installed or brought up to date"]
+
+
+def test_stale_files_an_affected_host_or_no_report_are_pending(tmp_path):
+    report = remediated_host(tmp_path)
+    StorageTree(tmp_path).add_krun_config("stale", 0o700)
+    stale = audit(tmp_path)
+    stale["upgrade"] = NOTHING_OFFERED
+    assert remediate.pending(stale, DEFAULT_SETTINGS, SHIPPED_HOOK) == ["1 owner-only file to fix"]
+    os.unlink(os.path.join(str(tmp_path), "usr/share/containers/oci/hooks.d", HOOK_NAME))
+    bare = audit(tmp_path)
+    bare["upgrade"] = NOTHING_OFFERED
+    assert bare["affected"] and remediate.pending(bare, dict(DEFAULT_SETTINGS, remediate_strategy="upgrade"),
+                                                  SHIPPED_HOOK) == ["it is affected", "1 owner-only file to fix"]
+    assert report["status"] == "mitigated"
+    assert remediate.pending(None, DEFAULT_SETTINGS, SHIPPED_HOOK) == ["no audit report"]
