@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 
@@ -62,8 +64,9 @@ def upgrade_known_none(report, upgrade_settings):
     crun and the upgrade role, with these settings, would neither refresh the cache nor install a
     chosen version, package or file: the role then need not ask the host again."""
     offered = report.get("upgrade") or {}
+    # settings may be strings: "-e upgrade_update_cache=false" gives one
     return bool(offered.get("checked") and offered.get("fixed_offered") is None
-                and not upgrade_settings["upgrade_update_cache"] and not upgrade_settings["upgrade_packages"]
+                and not boolean(upgrade_settings["upgrade_update_cache"]) and not upgrade_settings["upgrade_packages"]
                 and not upgrade_settings["upgrade_version"] and not upgrade_settings["upgrade_package_file"])
 
 
@@ -90,7 +93,7 @@ def pending(report, settings, program_content):
                                              settings["hook_python"], settings["hook_json_name"],
                                              settings["hook_dirs"], settings["hook_add_hooks_dir"]):
         reasons.append("the hook is to be installed or brought up to date")
-    if settings["remediate_canary"]:
+    if boolean(settings["remediate_canary"]):
         reasons.append("the canary runs (remediate_canary)")
     return reasons
 

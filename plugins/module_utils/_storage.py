@@ -377,8 +377,29 @@ def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix,
             "identity": identity}
 
 
+def _nothing_to_scan(root, home):
+    """True when root can tell, reading only what root alone controls, that an account has no
+    rootless storage under its home: the home is missing, or it is a directory that only root can
+    write (as is every directory on the way) and holds neither .local nor .config. Accounts such
+    as daemon, bin or www-data then cost no child process; anything else is left to the child."""
+    try:
+        fd = hostfs.open_dir(root, home, owners=(hostfs.ROOT_UID,))
+    except OSError as exc:
+        return exc.errno == errno.ENOENT and not isinstance(exc, hostfs.UnsafePath)
+    try:
+        if os.fstat(fd).st_mode & 0o022:
+            return False
+        return all(hostfs.lstat_at(fd, name) is None for name in (".local", ".config"))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user, subordinate):
     name, uid, gid, home = user
+    if graphroot is None and rootless_storage_path is None and _nothing_to_scan(root, home):
+        return {"entry": None, "files": [], "errors": [], "identity": None}
     args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
     if os.geteuid() != 0:  # no privilege to drop: the kernel already judges every access as ours
         return scan_user(*args)

@@ -2,22 +2,31 @@
 # Copyright: fleetfix.crun contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The fleet summary as a page a person reads (self-contained HTML) and as JUnit XML for CI dashboards.
+"""The fleet report, in one place: the summary of every host's verdict (from hostvars), and its
+CSV tables, its page a person reads (self-contained HTML) and its JUnit XML for CI dashboards.
 
-Both are rendered from the output of the fleet_summary filter only, and hold no timestamp, so an
-unchanged fleet gives byte-identical files and the report role stays idempotent.
+The renderings are built from the summary only, and hold no timestamp, so an unchanged fleet
+gives byte-identical files and the report role stays idempotent.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import csv
+import io
 import re
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
+from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import NEXT_STEPS, recommended_action, remedies
+
+try:
+    import jmespath
+except ImportError:
+    jmespath = None
 
 # The statuses come from where they are decided (the advisory table, the storage scan); the
 # controller adds only "no data", for a host that gave no verdict.
@@ -39,6 +48,167 @@ NEEDS_ACTION = (advisories.AFFECTED, advisories.UNKNOWN, NO_DATA, advisories.MIT
 def natural_key(name):
     """Sort key that puts fxh2 before fxh10: digit runs compare as numbers."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(name)) if part]
+
+
+FACT = "fleetfix_crun"
+HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
+FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
+                "image_names", "storage_owner", "target")
+
+# Every projection of the fleet report in one place, written in JMESPath.
+_ROW = jmespath.compile(
+    "{status: status, summary: summary, "
+    "crun_versions: join(' ', runtimes[].join('', [path, '=', version || 'unknown'])), "
+    "packages: join(' ', runtimes[?package].join('', [package.name, '-', package.version])), "
+    "unreadable_files: counts.unreadable_by_user, suspicious_files: counts.suspicious, "
+    "advisories: advisories}") if jmespath else None
+_HOSTS_WITH = "[?status=='%s'].host"
+_ADVISORY_STATUS = "[].advisories[?id=='%s'][].status"
+
+
+class ReportError(ValueError):
+    """Input the report cannot be built from; each filter raises it as its own error."""
+
+
+def _require_jmespath():
+    if jmespath is None:
+        raise ReportError("fleetfix.crun filters need the Python library jmespath on the controller "
+                          "(pip install jmespath)")
+
+
+def summarise(hostvars, hosts):
+    """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
+    _require_jmespath()
+    rows, files, totals, steps = [], [], [], {}
+    for host in sorted(hosts, key=natural_key):
+        report = hostvars[host].get(FACT) if host in hostvars else None
+        if not report:
+            rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
+                         "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
+                         "advisories": [], "action": "check that the host is reachable and audit it again"})
+            continue
+        try:
+            if not isinstance(report, dict):
+                raise TypeError("not a mapping")
+            row = _ROW.search(report)
+            row["action"] = recommended_action(report)
+            for key, detail in remedies(report).items():
+                steps.setdefault(key, []).append((host, detail if key in ("files", "suspicious") else 0))
+        except (jmespath.exceptions.JMESPathError, TypeError, AttributeError, KeyError, ValueError):
+            # One host's odd fact must not take the fleet's report down: it is shown as unknown.
+            row = {"status": "unknown", "summary": "malformed audit report (unexpected types)", "crun_versions": "",
+                   "packages": "", "unreadable_files": 0, "suspicious_files": 0, "advisories": [],
+                   "action": "audit the host again"}
+        report = report if isinstance(report, dict) else {}
+        row["host"] = host
+        rows.append(row)
+        counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
+        totals.append(dict((k, v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)))
+        files.extend(_file_row(f, host) for f in report.get("files") or [] if isinstance(f, dict))
+    advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
+    images = _images_to_rebuild(files)
+    return {
+        "hosts_total": len(rows),
+        "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, rows))) for status in HOST_STATUSES),
+        "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", rows),
+        "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", rows),
+        "no_data_hosts": jmespath.search(_HOSTS_WITH % NO_DATA, rows),
+        "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, rows)))
+                           for aid in advisory_ids),
+        "files": files,
+        "file_counts": {
+            "total": sum(c.get("total", 0) for c in totals),
+            "ok": sum(c.get("ok", 0) for c in totals),
+            "unreadable_by_user": len(jmespath.search("[?status=='unreadable_by_user']", files)),
+            "suspicious": len(jmespath.search("[?status=='suspicious']", files)),
+            # of the unreadable ones, what they do to their containers (the audit's storage.IMPACTS)
+            "env_lost": sum(c.get("env_lost", 0) for c in totals),
+            "image_layer": sum(c.get("image_layer", 0) for c in totals),
+            "root_only": sum(c.get("root_only", 0) for c in totals),
+        },
+        "images_to_rebuild": images,
+        "next_steps": _next_steps(steps, rows, images),
+        "affected_containers": jmespath.search(
+            "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
+            "container_name: container_name, path: path}", files),
+        "hosts": rows,
+    }
+
+
+def _next_steps(steps, rows, images):
+    """What to do next across the fleet: each step with the hosts (and files) it covers and the command."""
+    found = []
+    for key, what, how in NEXT_STEPS:
+        if key in steps:
+            hosts = [host for host, _number in steps[key]]
+            found.append({"step": what, "hosts": hosts, "files": sum(n for _h, n in steps[key]),
+                          "command": how.replace("HOSTS", ",".join(hosts))})
+    if images:
+        found.append({"step": "rebuild the images whose layer holds an owner-only .krun_config.json and push them "
+                              "again", "hosts": sorted(set(i["host"] for i in images), key=natural_key),
+                      "files": len(images), "command": "RUN rm -f /.krun_config.json in each image's Containerfile"})
+    unreachable = [row["host"] for row in rows if row["status"] == NO_DATA]
+    if unreachable:
+        found.append({"step": "reach and audit again the hosts that gave no verdict", "hosts": unreachable, "files": 0,
+                      "command": "ansible-playbook fleetfix.crun.audit --limit %s" % ",".join(unreachable)})
+    return found
+
+
+def _file_row(record, host):
+    images = record.get("images") if isinstance(record.get("images"), list) else []
+    names = [n for image in images if isinstance(image, dict) for n in image.get("names") or [] if isinstance(n, str)]
+    return dict(record, host=host, image_names=" ".join(names))
+
+
+def _images_to_rebuild(files):
+    """Each image (per host) whose layer holds an owner-only config: every non-root container
+    started from it, on any host it is pushed to, loses its environment until it is rebuilt."""
+    found, seen = [], set()
+    for row in files:
+        if row.get("status") != "unreadable_by_user":
+            continue
+        for image in row.get("images") or []:
+            if not isinstance(image, dict) or (row["host"], image.get("id")) in seen:
+                continue
+            seen.add((row["host"], image.get("id")))
+            found.append({"host": row["host"], "id": image.get("id"), "names": image.get("names") or [],
+                          "digest": image.get("digest"), "containers": image.get("containers") or []})
+    return found
+
+
+def _count_statuses(statuses):
+    counts = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def csv_table(summary, table="hosts"):
+    """The ``hosts`` or ``files`` table of a fleet summary as CSV text."""
+    columns = {"hosts": HOST_COLUMNS, "files": FILE_COLUMNS}.get(table)
+    if columns is None:
+        raise ReportError("fleet_csv: table must be 'hosts' or 'files', got %r" % (table,))
+    if not isinstance(summary, dict) or table not in summary:
+        raise ReportError("fleet_csv: expected the output of fleetfix.crun.fleet_summary")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in summary[table]:
+        writer.writerow(dict((key, csv_cell(row.get(key))) for key in columns))
+    return out.getvalue()
+
+
+# A cell a spreadsheet would take for a formula (OWASP "CSV injection"): text from a host, such as
+# a container name, must stay text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 CSS = """
@@ -91,6 +261,52 @@ def bar_chart(title, counts, order, width=640):
     return "".join(parts)
 
 
+_VERDICT = re.compile(r"^(\S+) ([a-z_]+): (.*)$", re.S)
+
+
+def _why_parts(row):
+    """A host's "why" (its summary line) as clauses, without the status the table shows beside it.
+    An advisory's reason is cut at "; ", each later clause keeping the advisory's id, so the
+    clauses that hosts share (the crun, the fixed version) separate from their own (the counts)."""
+    summary = row.get("summary")
+    parts = summary.split(" | ") if isinstance(summary, str) else [str(summary)]
+    if len(parts) > 1 and parts[0] == row.get("status"):
+        parts = parts[1:]
+    clauses = []
+    for part in parts:
+        verdict = _VERDICT.match(part)
+        if not verdict:
+            clauses.append(part)
+            continue
+        advisory, status, reason = verdict.groups()
+        first, rest = reason.split("; ")[0], reason.split("; ")[1:]
+        clauses.append("%s %s: %s" % (advisory, status, first))
+        clauses.extend("%s: %s" % (advisory, clause) for clause in rest)
+    return clauses
+
+
+def shared_reasons(rows):
+    """The parts of the hosts' "why" that two or more of ``rows`` give, in first-seen order, each
+    with how many hosts give it: the page prints them once and each host shows only its own."""
+    counts, order = {}, []
+    for row in rows:
+        for part in sorted(set(_why_parts(row)), key=_why_parts(row).index):
+            if part not in counts:
+                order.append(part)
+            counts[part] = counts.get(part, 0) + 1
+    return [(part, counts[part]) for part in order if counts[part] > 1]
+
+
+def _why(row, shared):
+    numbers = dict((reason, number) for number, (reason, _hosts) in enumerate(shared, 1))
+    parts = _why_parts(row)
+    own = [_text(part) for part in parts if part not in numbers]
+    # a shared clause's number, once, after the host's own clauses
+    refs = ['<a href="#why-%d">[%d]</a>' % (numbers[part], numbers[part])
+            for part in sorted(set(parts) & set(numbers), key=numbers.get)]
+    return "; ".join(own + ([" ".join(refs)] if refs else []))
+
+
 def render_html(summary, title="fleetfix.crun fleet report"):
     """The whole report as one HTML document with no external assets."""
     counts = summary["counts"]
@@ -101,11 +317,15 @@ def render_html(summary, title="fleetfix.crun fleet report"):
     rank = dict((status, index) for index, status in enumerate(NEEDS_ACTION))
     attention = sorted((row for row in summary["hosts"] if row["status"] in rank),
                        key=lambda row: (rank[row["status"]], natural_key(row["host"])))
+    shared = shared_reasons(attention)
     host_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
         % (_text(row["host"]), _badge(row["status"]), _text(row.get("crun_versions")),
-           _text(row.get("summary")), _text(row.get("action")))
+           _why(row, shared), _text(row.get("action")))
         for row in attention) or '<tr><td colspan="5">No host needs action.</td></tr>'
+    shared_rows = "".join(
+        '<tr id="why-%d"><td>[%d]</td><td>%d</td><td>%s</td></tr>' % (number, number, hosts, _text(reason))
+        for number, (reason, hosts) in enumerate(shared, 1))
     file_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td></tr>"
         % (_text(f.get("host")), _badge(f.get("status")), _text(IMPACT_LABELS.get(f.get("impact"), "")),
@@ -142,6 +362,9 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         "<h2>Hosts that need action (%d)</h2>" % len(attention),
         "<table id=\"hosts\"><tr><th>host</th><th>status</th><th>crun</th><th>why</th><th>recommended action</th></tr>",
         host_rows, "</table>",
+        ("<h3>Reasons several of these hosts share</h3>"
+         '<table id="shared-reasons"><tr><th>see</th><th>hosts</th><th>reason</th></tr>%s</table>' % shared_rows)
+        if shared else "",
         "<h2>Containers with a stale or suspicious .krun_config.json (%d)</h2>" % len(summary["files"]),
         "<table id=\"files\"><tr><th>host</th><th>status</th><th>impact</th><th>container</th><th>path</th><th>mode</th></tr>",
         file_rows, "</table>",

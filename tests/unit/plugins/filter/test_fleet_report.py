@@ -8,8 +8,7 @@ from xml.etree import ElementTree
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.fleetfix.crun.plugins.filter.fleet import fleet_csv, fleet_summary
-from ansible_collections.fleetfix.crun.plugins.filter.fleet_report import fleet_html, fleet_junit
+from ansible_collections.fleetfix.crun.plugins.filter.fleet import fleet_csv, fleet_html, fleet_junit, fleet_summary
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
 from support import StorageTree, link, run_process, stand_in_crun
 
@@ -163,3 +162,34 @@ def test_what_to_do_next_counts_hosts_and_files_per_step_with_the_command(summar
     table = page[page.index('<table id="next">'):]
     table = table[:table.index("</table>")]
     assert "upgrade crun to 1.21 or newer" in table and "<code>ansible-playbook fleetfix.crun.remediate --limit web-01</code>" in table
+
+
+def test_the_why_of_each_host_shows_only_what_differs_and_shared_reasons_once(tmp_path):
+    hostvars = {}
+    for name, stale in (("web-1", 1), ("web-2", 3), ("web-3", 0)):
+        root = tmp_path / name
+        root.mkdir()
+        stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+        link(root, "/usr/bin/krun", "crun")
+        tree = StorageTree(root)
+        for number in range(stale):
+            tree.add_krun_config("c%d" % number, 0o700)
+        hostvars[name] = {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}
+    summary = fleet_summary(hostvars, sorted(hostvars))
+    reason = next(v["reason"] for v in hostvars["web-1"]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
+    crun = reason.split("; ")[0]
+    assert crun == "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun)"
+    page = fleet_html(summary)
+    hosts = page[page.index('<table id="hosts">'):]
+    hosts = hosts[:hosts.index("</table>")]
+    shared = page[page.index('<table id="shared-reasons">'):]
+    shared = shared[:shared.index("</table>")]
+    assert crun not in hosts and shared.count(crun) == 1
+    assert '<tr id="why-1"><td>[1]</td><td>3</td><td>crun-1685 affected: %s</td>' % crun in shared
+    why = dict((row.split("</td>")[0].split("<td>")[-1], row.split("<td>")[4]) for row in hosts.split("<tr>")[2:])
+    assert all('href="#why-1"' in why[host] for host in why)
+    assert "crun-1685: 1 .krun_config.json" in why["web-1"] and "crun-1685: 3 .krun_config.json" in why["web-2"]
+    assert ".krun_config.json" not in why["web-3"]
+    # the machine-readable forms keep each host's whole line
+    assert all(v["reason"] in row["summary"] for row in summary["hosts"]
+               for v in hostvars[row["host"]]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")

@@ -229,6 +229,9 @@ def test_a_remediated_host_has_nothing_pending(tmp_path):
     report = remediated_host(tmp_path)
     assert report["status"] == "mitigated"
     assert remediate.pending(report, DEFAULT_SETTINGS, SHIPPED_HOOK) == []
+    # what "-e upgrade_update_cache=false -e remediate_canary=no" gives: strings
+    as_typed = dict(DEFAULT_SETTINGS, upgrade_update_cache="false", remediate_canary="no")
+    assert remediate.pending(report, as_typed, SHIPPED_HOOK) == []
 
 
 @pytest.mark.parametrize("change, needle", [

@@ -349,3 +349,57 @@ def test_control_characters_and_undecodable_bytes_in_names_are_escaped(host):
     record = storage.scan(host["root"])["files"][0]
     assert record["layer"] == "l\\x1b[31m\\xff"
     json.dumps(record).encode("ascii")
+
+
+# --- cost: accounts without storage -------------------------------------------------------------
+
+def counting(calls):
+    def as_user(uid, gid, groups, func, args):
+        calls.append(uid)
+        return hostfs.run_as_user(uid, gid, groups, func, args)
+    return as_user
+
+
+@pytest.fixture
+def accounts(host):
+    """mallory plus the accounts of a Debian host: a missing home, root-owned homes, a home below
+    mallory's own directory (where root must not look), and a root-owned home mallory may write."""
+    root = host["root"]
+    extra = [("nobody", 65534, "/nonexistent"), ("daemon", 1, "/usr/sbin"), ("www-data", 33, "/var/www"),
+             ("sneaky", 1001, HOME + "/sub"), ("shared", 1002, "/srv/shared")]
+    with open(os.path.join(root, "etc/passwd"), "a") as handle:
+        for name, uid, home in extra:
+            handle.write("%s:x:%d:%d::%s:/bin/sh\n" % (name, uid, uid, home))
+    for home in ("usr/sbin", "var/www", "srv/shared"):
+        os.makedirs(os.path.join(root, home), exist_ok=True)
+    os.chmod(os.path.join(root, "srv/shared"), 0o777)
+    os.makedirs(os.path.join(root, HOME.lstrip("/"), "sub"))
+    os.chown(os.path.join(root, HOME.lstrip("/")), USER, USER)
+    return host
+
+
+def test_accounts_that_root_can_tell_have_no_storage_cost_no_child(accounts):
+    calls = []
+    result = storage.scan(accounts["root"], as_user=counting(calls))
+    # mallory (her own home), sneaky (below mallory's directory), shared (others may write it)
+    assert sorted(calls) == [USER, 1001, 1002]
+    assert [e["path"] for e in result["storage_roots"]] == [ROOTLESS]
+
+
+def test_a_root_owned_home_that_holds_storage_is_still_scanned_as_its_user(accounts):
+    """www-data's home is root's, but someone made .local there for www-data: the child looks."""
+    tree = StorageTree(accounts["root"], "/var/www/.local/share/containers/storage", owner=33)
+    path = tree.add_krun_config("c1", 0o700, uid=33)
+    os.chown(path, 33, 33)
+    calls = []
+    result = storage.scan(accounts["root"], as_user=counting(calls))
+    assert 33 in calls
+    assert "/var/www/.local/share/containers/storage" in [e["path"] for e in result["storage_roots"]]
+
+
+def test_a_rootless_storage_path_sends_every_account_to_its_child(accounts):
+    write(os.path.join(accounts["root"], "etc/containers/storage.conf"),
+          '[storage]\nrootless_storage_path = "/var/lib/rootless/$UID"\n')
+    calls = []
+    storage.scan(accounts["root"], as_user=counting(calls))
+    assert sorted(calls) == sorted([USER, 65534, 1, 33, 1001, 1002])
