@@ -24,8 +24,7 @@ def test_writes_atomically_then_changes_nothing_and_check_mode_writes_nothing(mo
 
 def test_a_name_with_a_directory_or_a_relative_dest_is_refused(module, tmp_path):
     outside = tmp_path / "outside"
-    bad = module(tmp_path, "fleetfix.crun.report_files", {"dest": str(tmp_path / "r"),
-                                                         "files": {"../outside": "x"}})
+    bad = module(tmp_path, "fleetfix.crun.report_files", {"dest": str(tmp_path / "r"), "files": {"../outside": "x"}})
     assert bad.get("failed") and "plain names" in bad["msg"] and not outside.exists()
     relative = module(tmp_path, "fleetfix.crun.report_files", {"dest": "reports", "files": {"a": "x"}})
     assert relative.get("failed") and "absolute" in relative["msg"]
