@@ -87,8 +87,7 @@ def main():
         steps = measure(size, env, size <= args.naive_up_to)
         # the floor: the mean of a ping before and after the rest, which it varies by
         ping = (steps["ping"][0] + steps["ping (again)"][0]) / 2.0
-        print("  floor (mean of the two pings): %.1f s" % ping)
-        print("N=%d hosts" % size)
+        print("N=%d hosts; floor (mean of the two pings) %.1f s" % (size, ping))
         for name, (wall, cpu, hosts) in steps.items():
             print("  %-20s %7.1f s wall  %5.2f x ping  controller CPU %6.3f s/host (%.2f x ping's)  hosts' CPU %6.3f s/host"
                   % (name, wall, wall / ping, cpu / size, cpu / ((steps["ping"][1] + steps["ping (again)"][1]) / 2.0), hosts / size))
