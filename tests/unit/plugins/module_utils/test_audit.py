@@ -213,7 +213,7 @@ NOTHING_OFFERED = {"checked": True, "needed": {"crun": "1.21"}, "manager": "apt"
                    "fixed_offered": None}
 
 
-def remediated_host(root, offered=NOTHING_OFFERED):
+def remediated_host(root, offered=None):
     """A crun 1.20 host mitigated by the hook this collection ships; the package check's answer as
     host_audit's check_upgrade gives it (asked of no package manager here)."""
     stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
@@ -221,7 +221,7 @@ def remediated_host(root, offered=NOTHING_OFFERED):
     install_hook_as_the_role_does(root, content=SHIPPED_HOOK)
     StorageTree(root).add_krun_config("fixed-before", 0o444)
     report = audit(root)
-    report["upgrade"] = dict(offered)
+    report["upgrade"] = dict(offered or NOTHING_OFFERED)
     return report
 
 
