@@ -48,8 +48,10 @@ def survey(template):
 
 def roles_of(playbook):
     """Every role the collection's playbook runs, with the roles those include."""
-    names = [r["role"].split(".")[-1] for play in load_yaml(REPO, "playbooks", playbook)
-             for r in play.get("roles", [])]
+    plays = load_yaml(REPO, "playbooks", playbook)
+    names = [r["role"].split(".")[-1] for play in plays for r in play.get("roles", [])]
+    names += [task[key]["name"].split(".")[-1] for play in plays for task in play.get("tasks", [])
+              for key in ("ansible.builtin.import_role", "ansible.builtin.include_role") if key in task]
     for name in list(names):
         with open(os.path.join(REPO, "roles", name, "tasks", "main.yml")) as handle:
             names.extend(re.findall(r"name: fleetfix\.crun\.(\w+)", handle.read()))

@@ -81,7 +81,8 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
     assert done.results("Put the hosts with something to do")[0]["results"] == []
     assert len(done.results("Audit crun and container storage")) == 1
     assert done.results("Keep the audit from before remediation") == []
-    assert done.results("Summarise the fleet")[0]["ansible_facts"]["report_fleet"]["hosts_total"] == 1
+    fleet = json.loads((tmp_path / "reports" / "fleet.json").read_text())
+    assert (fleet["hosts_total"], fleet["hosts"][0]["host"], fleet["hosts"][0]["status"]) == (1, "localhost", "mitigated")
     check_after = playbook("fleetfix.crun.remediate", "--check", *extra_vars(tmp_path), env=host.env)
     assert check_after.rc == 0 and check_after.stats["changed"] == 0
 
