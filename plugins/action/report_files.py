@@ -18,11 +18,12 @@ DIR_MODE = 0o755
 
 
 def _current(path):
+    """(content, mode) of the file there, or (None, None)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return handle.read(), os.fstat(handle.fileno()).st_mode & 0o7777
     except FileNotFoundError:
-        return None
+        return None, None
 
 
 def _write(directory, name, data):
@@ -67,9 +68,8 @@ class ActionModule(ActionBase):
             for name in sorted(files):
                 path = os.path.join(dest, name)
                 data = ("" if files[name] is None else str(files[name])).encode("utf-8")
-                before = _current(path)
-                mode_ok = before is not None and (os.stat(path).st_mode & 0o7777) == FILE_MODE
-                if before == data and mode_ok:
+                before, mode = _current(path)
+                if before == data and mode == FILE_MODE:
                     continue
                 changed.append(path)
                 if self._task.diff:

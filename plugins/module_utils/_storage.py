@@ -385,7 +385,7 @@ def _nothing_to_scan(root, home):
     try:
         fd = hostfs.open_dir(root, home, owners=(hostfs.ROOT_UID,))
     except OSError as exc:
-        return exc.errno == errno.ENOENT and not isinstance(exc, hostfs.UnsafePath)
+        return exc.errno == errno.ENOENT  # a refusal (UnsafePath) is EPERM, ELOOP or ENOTDIR
     try:
         if os.fstat(fd).st_mode & 0o022:
             return False

@@ -26,8 +26,6 @@ attributes:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
 options:
   dest:
     description: The directory on the controller. Must be absolute.

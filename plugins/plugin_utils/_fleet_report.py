@@ -279,7 +279,7 @@ def _why_parts(row):
             clauses.append(part)
             continue
         advisory, status, reason = verdict.groups()
-        first, rest = reason.split("; ")[0], reason.split("; ")[1:]
+        first, *rest = reason.split("; ")
         clauses.append("%s %s: %s" % (advisory, status, first))
         clauses.extend("%s: %s" % (advisory, clause) for clause in rest)
     return clauses
@@ -288,20 +288,17 @@ def _why_parts(row):
 def shared_reasons(rows):
     """The parts of the hosts' "why" that two or more of ``rows`` give, in first-seen order, each
     with how many hosts give it: the page prints them once and each host shows only its own."""
-    counts, order = {}, []
+    counts = {}  # insertion-ordered: first seen first
     for row in rows:
-        for part in sorted(set(_why_parts(row)), key=_why_parts(row).index):
-            if part not in counts:
-                order.append(part)
+        for part in dict.fromkeys(_why_parts(row)):
             counts[part] = counts.get(part, 0) + 1
-    return [(part, counts[part]) for part in order if counts[part] > 1]
+    return [(part, hosts) for part, hosts in counts.items() if hosts > 1]
 
 
-def _why(row, shared):
-    numbers = dict((reason, number) for number, (reason, _hosts) in enumerate(shared, 1))
-    parts = _why_parts(row)
+def _why(row, numbers):
+    """The host's own clauses, then the numbers of the shared ones it gives, each once."""
+    parts = dict.fromkeys(_why_parts(row))
     own = [_text(part) for part in parts if part not in numbers]
-    # a shared clause's number, once, after the host's own clauses
     refs = ['<a href="#why-%d">[%d]</a>' % (numbers[part], numbers[part])
             for part in sorted(set(parts) & set(numbers), key=numbers.get)]
     return "; ".join(own + ([" ".join(refs)] if refs else []))
@@ -318,10 +315,11 @@ def render_html(summary, title="fleetfix.crun fleet report"):
     attention = sorted((row for row in summary["hosts"] if row["status"] in rank),
                        key=lambda row: (rank[row["status"]], natural_key(row["host"])))
     shared = shared_reasons(attention)
+    numbers = dict((reason, number) for number, (reason, _hosts) in enumerate(shared, 1))
     host_rows = "".join(
         "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
         % (_text(row["host"]), _badge(row["status"]), _text(row.get("crun_versions")),
-           _why(row, shared), _text(row.get("action")))
+           _why(row, numbers), _text(row.get("action")))
         for row in attention) or '<tr><td colspan="5">No host needs action.</td></tr>'
     shared_rows = "".join(
         '<tr id="why-%d"><td>[%d]</td><td>%d</td><td>%s</td></tr>' % (number, number, hosts, _text(reason))
