@@ -262,7 +262,7 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
     result = {"changed": False, "upgrade_needed": bool(needed), "upgrade_available": True, "fixed_version": fixed,
               "installed_before": needed, "target_version": None, "manager": None, "reason": None,
               "runtimes": before["runtimes"]}
-    if not needed and not package_file:
+    if not needed:
         result["reason"] = "every crun package is at or above %s" % fixed
         return result
     names = list(names) or sorted(needed)

@@ -14,10 +14,15 @@ its own, tmpfs /run and /tmp. A file in an upper directory changes that host onl
 device 0/0 hides a path; an opaque directory hides a directory's content.
 
 Seeding draws each host's state from a fixed, seeded mix (see KINDS) and writes the ground truth
-to truth.json. TEST STAND-INS: the affected crun 1.20 (libkrun build) and the fixed crun 1.21 on
-hosts are scripts printing the real `--version` texts, since neither package can be installed
-here; the Debian 12 crun 1.8.1 is this machine's real one. Container storage is laid out as
-c/storage lays it out, with owner-only .krun_config.json files as an affected crun leaves them.
+to truth.json. Every crun is real code: the Debian 12 crun 1.8.1 (no krun handler) is this
+machine's own; a krun host has real upstream crun 1.8.1 built --with-libkrun (affected) or 1.21
+(fixed), installed by dpkg from the .deb packages of tests/realcrun/debs, with the TEST STAND-IN
+libkrun (tests/realcrun/libkrun-standin.c: no microVM can run here). dpkg installs each package
+once, into a package layer (an overlay upper directory of its own) that the hosts of that kind
+stack between their own upper directory and this machine's. An affected host's layer also holds
+a local apt repository (file:) offering the fixed package, with its lists, so apt can upgrade it
+offline. Container storage is laid out as c/storage lays it out, with owner-only
+.krun_config.json files as an affected crun leaves them.
 """
 
 import argparse
@@ -35,7 +40,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures", "crun-version")
+REALCRUN_BUILD = os.path.join(REPO, "tests", "realcrun", "build")
+REALCRUN_DEBS = os.path.join(REPO, "tests", "realcrun", "debs")
 FLEET = os.environ.get("FLEETFIX_FLEET_DIR", os.path.join(REPO, ".cache", "fleet"))
 SUBNET = ipaddress.ip_network("10.231.0.0/16")
 BRIDGE = "fxbr0"
@@ -45,7 +51,9 @@ MAX_HOSTS = 1000  # a Linux bridge takes at most 1024 ports
 NEIGH_SYSCTLS = {"net.ipv4.neigh.default.gc_thresh2": 4096, "net.ipv4.neigh.default.gc_thresh3": 8192}
 
 # kind -> weight. Expected audit status per kind is in expected_status().
-KINDS = (("no_crun", 15), ("debian_181", 25), ("affected_120", 35), ("fixed_121_stale", 15), ("fixed_121_clean", 10))
+KINDS = (("no_crun", 15), ("debian_181", 25), ("krun_181", 35), ("fixed_121_stale", 15), ("fixed_121_clean", 10))
+# kind -> the package layer its hosts stack (see build_layers)
+LAYER_OF = {"krun_181": "affected", "fixed_121_stale": "fixed", "fixed_121_clean": "fixed"}
 STORAGE = "var/lib/containers/storage"
 APT_NO_CACHE = "etc/apt/apt.conf.d/docker-clean"
 
@@ -87,14 +95,6 @@ def write(path, text, mode=0o644):
     with open(path, "w") as handle:
         handle.write(text)
     os.chmod(path, mode)
-
-
-def stand_in_crun(upper, fixture):
-    """TEST STAND-IN binary at /usr/bin/crun printing a real --version text."""
-    with open(os.path.join(FIXTURES, fixture)) as handle:
-        text = handle.read()
-    write(os.path.join(upper, "usr/bin/crun"),
-          "#!/bin/sh\n# fleetfix fleet TEST STAND-IN (%s)\ncat <<'EOF'\n%sEOF\n" % (fixture, text), 0o755)
 
 
 def hide(upper, path):
@@ -157,16 +157,13 @@ def seed_host(index, seed):
     stale, planted = [], []
     if kind == "no_crun":
         hide(upper, "usr/bin/crun")
-    elif kind == "affected_120":
-        stand_in_crun(upper, "fedora-41-crun-1.20-libkrun.txt")
-        os.symlink("crun", os.path.join(upper, "usr/bin/krun"))
+    elif kind == "krun_181":
         stale, planted = seed_storage(upper, rng, rng.randint(0, 50), 0.4, 1 if rng.random() < 0.2 else 0)
     elif kind.startswith("fixed_121"):
-        stand_in_crun(upper, "debian-13-crun-1.21.txt")
         stale_kind = kind == "fixed_121_stale"
         stale, planted = seed_storage(upper, rng, rng.randint(2, 30), 0.5 if stale_kind else 0.0,
                                       min_stale=1 if stale_kind else 0)
-    rootless = kind in ("affected_120", "fixed_121_stale") and rng.random() < 0.3
+    rootless = kind in ("krun_181", "fixed_121_stale") and rng.random() < 0.3
     if rootless:
         with open("/etc/passwd") as handle:
             passwd = handle.read()
@@ -174,14 +171,15 @@ def seed_host(index, seed):
         stale += seed_storage(upper, rng, 2, 0.0, min_stale=1,
                               prefix="home/fxuser/.local/share/containers/storage")[0]
         chown_tree(os.path.join(upper, "home/fxuser"), 1500)  # a user's storage is theirs, as podman leaves it
-    return {"host": host_name(index), "ip": host_ip(index), "kind": kind, "stale": stale, "symlinks": planted,
+    return {"host": host_name(index), "ip": host_ip(index), "kind": kind, "layer": LAYER_OF.get(kind),
+            "stale": stale, "symlinks": planted,
             "rootless": rootless, "expected_status": expected_status(kind, stale)}
 
 
 def expected_status(kind, stale):
     if stale:
         return "affected"
-    return {"no_crun": "not_applicable", "debian_181": "not_applicable", "affected_120": "affected",
+    return {"no_crun": "not_applicable", "debian_181": "not_applicable", "krun_181": "affected",
             "fixed_121_stale": "fixed", "fixed_121_clean": "fixed"}[kind]
 
 
@@ -196,7 +194,7 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/fleet /run/sshd && touch /run/utmp
 mount --bind {fleet} /run/fleet
 for d in {overlaid}; do
-  mount -t overlay overlay -o lowerdir=/$d,upperdir={dir}/upper/$d,workdir={dir}/work/$d /$d
+  mount -t overlay overlay -o lowerdir={lower},upperdir={dir}/upper/$d,workdir={dir}/work/$d /$d
 done
 mount --bind {dir}/root /root
 mount -t tmpfs -o mode=1777 tmpfs /tmp
@@ -245,14 +243,57 @@ def check_route():
         raise SystemExit("fleet: %s does not route through %s (%s); refusing to start" % (SUBNET, BRIDGE, route))
 
 
-def start_host(index, state):
+# Runs in a mount namespace of its own: dpkg installs the real packages into a layer's upper
+# directories, over this machine's root, as it would on a host.
+LAYER_BUILD = """set -e
+for d in {overlaid}; do
+  mkdir -p {layer}/upper/$d {layer}/work/$d
+  mount -t overlay overlay -o lowerdir=/$d,upperdir={layer}/upper/$d,workdir={layer}/work/$d /$d
+done
+export DEBIAN_FRONTEND=noninteractive
+dpkg -i {packages}
+if [ -n "{repo}" ]; then
+  cp -r {repo} /srv/fleetfix-repo
+  echo 'deb [trusted=yes] file:/srv/fleetfix-repo ./' > /etc/apt/sources.list.d/fleetfix-local.list
+  apt-get update -qq -o APT::Sandbox::User=root -o Dir::Etc::SourceList=/etc/apt/sources.list.d/fleetfix-local.list \\
+    -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0
+fi
+"""
+
+
+def build_layers():
+    """The package layers: real crun from .deb packages, installed by dpkg once per kind of host."""
+    realcrun = run(REALCRUN_BUILD).stdout.strip()
+    debs = os.path.join(FLEET, "debs")
+    shutil.rmtree(debs, ignore_errors=True)
+    run(REALCRUN_DEBS, realcrun, debs)
+    layers = os.path.join(FLEET, "layers")
+    shutil.rmtree(layers, ignore_errors=True)
+    # affected: crun 1.8.1 and a repository offering 1.21; fixed: crun 1.21
+    for layer, crun_version, repo in (("affected", "1.8.1", os.path.join(debs, "repo")), ("fixed", "1.21", "")):
+        packages = " ".join([os.path.join(debs, "crun_%s-1+fleetfix1_amd64.deb" % crun_version)]
+                            + [os.path.join(debs, name) for name in os.listdir(debs) if name.startswith("libkrun1_")])
+        script = LAYER_BUILD.format(overlaid=" ".join(OVERLAID), layer=os.path.join(layers, layer),
+                                    packages=packages, repo=repo)
+        proc = run("unshare", "--mount", "--propagation", "private", "sh", "-c", script, check=False)
+        if proc.returncode != 0:
+            raise SystemExit("fleet: cannot build the %s package layer: %s" % (layer, proc.stderr.strip()[-2000:]))
+
+
+def lower_dirs(layer):
+    """A host's overlay lowerdir for directory $d: its package layer, if any, over this machine's root."""
+    return "/run/fleet/layers/%s/upper/$d:/$d" % layer if layer else "/$d"
+
+
+def start_host(index, state, layer=None):
     name, directory, ip = host_name(index), host_dir(index), host_ip(index)
     for sub in OVERLAID:
         os.makedirs(os.path.join(directory, "upper", sub), exist_ok=True)
         os.makedirs(os.path.join(directory, "work", sub), exist_ok=True)
     os.makedirs(os.path.join(directory, "root"), mode=0o700, exist_ok=True)
     write(os.path.join(directory, "init.sh"),
-          INIT.format(name=name, dir=directory, fleet=os.path.realpath(FLEET), overlaid=" ".join(OVERLAID)), 0o755)
+          INIT.format(name=name, dir=directory, fleet=os.path.realpath(FLEET), overlaid=" ".join(OVERLAID),
+                      lower=lower_dirs(layer)), 0o755)
     write(os.path.join(directory, "sshd_config"), SSHD_CONFIG.format(ip=ip))
     veth = "fxv%d" % index
     run("ip", "netns", "add", name)
@@ -324,9 +365,10 @@ def up(count, seed):
                 state["sysctls"][key] = run("sysctl", "-n", key).stdout.strip()
                 run("sysctl", "-q", "-w", "%s=%d" % (key, value))
         key_dir = keys()
+        build_layers()
         truth = [seed_host(i, seed) for i in range(count)]
         for index in range(count):
-            start_host(index, state)
+            start_host(index, state, truth[index]["layer"])
         save_state(state)
         wait_for_ssh([host_ip(i) for i in range(count)])
         with open(os.path.join(FLEET, "truth.json"), "w") as handle:
@@ -379,7 +421,8 @@ def down():
     for key, value in state.get("sysctls", {}).items():
         run("sysctl", "-q", "-w", "%s=%s" % (key, value), check=False)
     os.unlink(os.path.join(FLEET, "state.json"))
-    shutil.rmtree(os.path.join(FLEET, "hosts"), ignore_errors=True)
+    for made in ("hosts", "layers", "debs"):
+        shutil.rmtree(os.path.join(FLEET, made), ignore_errors=True)
 
 
 # Runs inside a host's mount namespace: a container created by an affected crun appears in its

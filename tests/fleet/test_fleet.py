@@ -1,8 +1,9 @@
 """The playbooks over real SSH against a simulated fleet (tests/fleet/fleet.py).
 
-Real: sshd in every host, Ansible's SSH connection, pipelining, the collection, apt's lock.
-TEST STAND-INS (see fleet.py): the crun 1.20 (libkrun) and 1.21 binaries on seeded hosts are
-scripts printing the real --version texts; the Debian 12 crun 1.8.1 is this machine's real one.
+Real: sshd in every host, Ansible's SSH connection, pipelining, the collection, apt and dpkg and
+apt's lock, and every crun: upstream crun 1.8.1 (affected) and 1.21 (fixed) built with the krun
+handler and installed from .deb packages, and this machine's Debian crun 1.8.1.
+TEST STAND-IN (see fleet.py): libkrun.so.1, the microVM monitor, which no host here can run.
 """
 
 import json
@@ -68,9 +69,23 @@ def host_pid(fleet, host):
         return json.load(handle)["pids"][host]
 
 
+def host_shell(fleet, host, command):
+    """A command in the host's mount namespace (what its sshd would run)."""
+    return subprocess.run(["nsenter", "-t", str(host_pid(fleet, host)), "-m", "sh", "-c", command],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_the_seed_covers_every_kind_of_host(fleet):
     kinds = {host["kind"] for host in fleet["truth"].values()}
-    assert {"no_crun", "debian_181", "affected_120", "fixed_121_stale"} <= kinds
+    assert {"no_crun", "debian_181", "krun_181", "fixed_121_stale"} <= kinds
+    # every crun is real code, installed as its package
+    crun_of = {"krun_181": "1.8.1-1+fleetfix1 crun version 1.8.1 +LIBKRUN",
+               "fixed_121_stale": "1.21-1+fleetfix1 crun version 1.21 +LIBKRUN"}
+    for kind, expected in crun_of.items():
+        host = sorted(h for h, t in fleet["truth"].items() if t["kind"] == kind)[0]
+        shown = host_shell(fleet, host, "echo $(dpkg-query -W -f '${Version}' crun) $(crun --version | head -1)"
+                                        " $(crun --version | grep -o +LIBKRUN)")
+        assert shown == expected, (host, shown)
 
 
 def test_audit_classifies_every_host_as_seeded(fleet):
@@ -127,21 +142,9 @@ def test_the_html_and_junit_reports_show_the_seeded_fleet(fleet):
     assert sorted(c.get("name") for c in file_mode if c.find("failure") is not None) == affected
 
 
-def test_remediate_fixes_every_host_in_batches_then_changes_nothing(fleet):
-    args = ["-e", "upgrade_update_cache=false", "-e", "remediate_batch=5"]
-    first = run(fleet, "fleetfix.crun.remediate", *args)
-    assert first.rc == 0, first.failure_messages()
-    report = fleet_report(fleet)
-    assert report["counts"]["affected"] == 0 and report["counts"]["no_data"] == 0
-    assert report["file_counts"]["unreadable_by_user"] == 0
-    second = run(fleet, "fleetfix.crun.remediate", *args)
-    assert second.rc == 0, second.failure_messages()
-    changed = dict((host, stats["changed"]) for host, stats in second.data["stats"].items() if stats["changed"])
-    assert changed == {}
-
-
 def test_a_locked_package_manager_fails_that_host_alone(fleet, tmp_path):
-    host = sorted(h for h, t in fleet["truth"].items() if t["kind"] == "affected_120")[0]
+    """Runs before any remediation, while the affected hosts still wait for their upgrade."""
+    host = sorted(h for h, t in fleet["truth"].items() if t["kind"] == "krun_181")[0]
     holder = subprocess.Popen(
         ["nsenter", "-t", str(host_pid(fleet, host)), "-m", "/usr/bin/python3", "-c",
          "import fcntl, sys, time; f = open('/var/lib/apt/lists/lock', 'w'); "
@@ -162,6 +165,23 @@ def test_a_locked_package_manager_fails_that_host_alone(fleet, tmp_path):
     assert failed == [host]
     messages = [r.get("msg", "") for r in result.results("Upgrade crun when a fixed version is offered", host=host)]
     assert any("locked by another process" in m and "nothing was changed" in m for m in messages), messages
+
+
+def test_remediate_fixes_every_host_in_batches_then_changes_nothing(fleet):
+    args = ["-e", "upgrade_update_cache=false", "-e", "remediate_batch=5"]
+    first = run(fleet, "fleetfix.crun.remediate", *args)
+    assert first.rc == 0, first.failure_messages()
+    report = fleet_report(fleet)
+    assert report["counts"]["affected"] == 0 and report["counts"]["no_data"] == 0
+    assert report["file_counts"]["unreadable_by_user"] == 0
+    # apt upgraded every affected host from its local repository to the real 1.21 build
+    upgraded = dict((host, host_shell(fleet, host, "dpkg-query -W -f '${Version}' crun; crun --version | head -1"))
+                    for host, t in fleet["truth"].items() if t["kind"] == "krun_181")
+    assert upgraded and set(upgraded.values()) == {"1.21-1+fleetfix1crun version 1.21"}, upgraded
+    second = run(fleet, "fleetfix.crun.remediate", *args)
+    assert second.rc == 0, second.failure_messages()
+    changed = dict((host, stats["changed"]) for host, stats in second.data["stats"].items() if stats["changed"])
+    assert changed == {}
 
 
 def test_a_host_that_goes_away_mid_run_is_reported_unreachable_and_the_rest_finish(fleet):

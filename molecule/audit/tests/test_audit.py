@@ -9,7 +9,7 @@ import os
 EXPECTED = {
     "fleetfix-audit-bookworm": ("not_applicable", "1.8.1", "1.8.1-1+deb12u1", []),
     "fleetfix-audit-trixie": ("fixed", "1.21", "1.21-1", []),
-    "fleetfix-audit-standin": ("affected", "1.20", "1.20-1+fleetfix.standin", ["/usr/bin/krun"]),
+    "fleetfix-audit-krun": ("affected", "1.8.1", "1.8.1-1+fleetfix1", ["/usr/bin/krun"]),
 }
 REPORTS = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports")
 
@@ -41,7 +41,7 @@ def test_crun_version_is_what_the_binary_prints(host):
 
 def test_libkrun_feature_decides_applicability(host):
     features = facts(host)["runtimes"][0]["features"]
-    assert ("+LIBKRUN" in features) == (host.backend.name == "fleetfix-audit-standin")
+    assert ("+LIBKRUN" in features) == (host.backend.name == "fleetfix-audit-krun")
 
 
 def test_controller_report_agrees_with_the_facts_files(host):
@@ -49,7 +49,7 @@ def test_controller_report_agrees_with_the_facts_files(host):
         fleet = json.load(handle)
     row = next(r for r in fleet["hosts"] if r["host"] == host.backend.name)
     assert row["status"] == facts(host)["status"]
-    assert fleet["counts"]["affected"] == 1 and fleet["affected_hosts"] == ["fleetfix-audit-standin"]
+    assert fleet["counts"]["affected"] == 1 and fleet["affected_hosts"] == ["fleetfix-audit-krun"]
     with open(os.path.join(REPORTS, "hosts.csv")) as handle:
         rows = {r["host"]: r for r in csv.DictReader(handle)}
     assert rows[host.backend.name]["status"] == EXPECTED[host.backend.name][0]

@@ -11,8 +11,8 @@ REPORTS = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports")
 
 # instance -> (status after remediate, crun --version line or None, hook installed, status after rollback)
 EXPECTED = {
-    "fleetfix-rem-standin": ("fixed", "crun version 1.21", True, "fixed"),
-    "fleetfix-rem-norepo": ("mitigated", "crun version 1.20", True, "affected"),
+    "fleetfix-rem-krun": ("fixed", "crun version 1.21", True, "fixed"),
+    "fleetfix-rem-pkgfile": ("fixed", "crun version 1.21", True, "fixed"),
     "fleetfix-rem-trixie": ("fixed", "crun version 1.21", True, "fixed"),
     "fleetfix-rem-nocrun": ("not_applicable", None, False, "not_applicable"),
 }

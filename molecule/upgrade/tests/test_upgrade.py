@@ -4,7 +4,8 @@ import json
 
 # instance -> (first line of crun --version, installed crun package, upgrade_available reported)
 EXPECTED = {
-    "fleetfix-upgrade-standin": ("crun version 1.21", "1.21-1", True),
+    "fleetfix-upgrade-krun": ("crun version 1.21", "1.21-1+fleetfix1", True),
+    "fleetfix-upgrade-pkgfile": ("crun version 1.21", "1.21-1+fleetfix1", True),
     "fleetfix-upgrade-bookworm": ("crun version 1.8.1", "1.8.1-1+deb12u1", False),
 }
 
@@ -22,8 +23,15 @@ def test_the_role_reported_whether_a_fixed_crun_is_available(host):
     assert record == {"upgrade_available": EXPECTED[host.backend.name][2]}
 
 
-def test_the_upgraded_binary_is_the_real_one_not_the_stand_in(host):
+def test_the_upgraded_binary_is_the_real_build_with_the_krun_handler(host):
     binary = host.file("/usr/bin/crun")
     assert binary.user == "root" and binary.mode == 0o755
-    is_stand_in = "TEST STAND-IN" in binary.content_string if binary.size < 100000 else False
-    assert not is_stand_in
+    features = host.check_output("crun --version").splitlines()[-1]
+    assert ("+LIBKRUN" in features) == (host.backend.name != "fleetfix-upgrade-bookworm"), features
+    if host.backend.name != "fleetfix-upgrade-bookworm":
+        assert host.file("/usr/bin/krun").linked_to == "/usr/bin/crun"
+
+
+def test_the_package_file_host_had_no_repository_to_upgrade_from(host):
+    if host.backend.name == "fleetfix-upgrade-pkgfile":
+        assert not host.file("/etc/apt/sources.list.d/fleetfix-local.list").exists

@@ -152,6 +152,14 @@ def test_upgrade_is_not_needed_when_crun_is_fixed():
     assert (result["changed"], result["upgrade_needed"], result["upgrade_available"]) == (False, False, True)
 
 
+def test_a_package_file_is_not_installed_again_once_crun_is_fixed():
+    """Found by the molecule upgrade scenario: the second run reinstalled the file (idempotence)."""
+    runner = Runner()
+    result = packages.upgrade(crun_info=crun_info_sequence([runtime("1.21", "1.21-1+fleetfix1")]), runner=runner,
+                              package_file="/srv/fleetfix-packages/crun_1.21-1+fleetfix1_amd64.deb")
+    assert (result["changed"], result["upgrade_needed"], runner.calls) == (False, False, [])
+
+
 def test_no_fixed_version_offered_changes_nothing(monkeypatch):
     monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, NOTHING_FIXED_POLICY, ""))
