@@ -1,14 +1,55 @@
-"""The hook under the instance's own podman 5.4.2 and crun 1.21: installed, working, removed."""
+"""The hook under each instance's own podman and crun: installed, working, removed.
+
+On the krun instance the container runs through real crun 1.8.1's krun handler; its libkrun is
+the TEST STAND-IN (tests/realcrun/libkrun-standin.c), which reads /.krun_config.json as the
+container's user, as the microVM's file server does. The cure is asserted by what the container
+prints, never by a mode.
+"""
 
 import json
+
+import pytest
 
 HOOK_JSON = "/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"
 HOOK_PROGRAM = "/usr/local/libexec/fleetfix-krun-hook"
 PODMAN_RUN = "PODMAN_IGNORE_CGROUPSV1_WARNING=1 podman run --rm --network none --user 1234 "
+PRINT_ENV = " localhost/fleetfix-inner-env sh -c 'echo marker TEST=$TEST container=$container'"
+CURED = "marker TEST=here container=oci"
+SYMPTOM = "marker TEST= container="
+KRUN_ROUTES = ["--runtime krun", "--runtime krun --read-only", "--annotation run.oci.handler=krun"]
 
 
 def removed(host):
     return host.file("/var/tmp/fleetfix-phase").exists
+
+
+def has_krun(host):
+    return host.file("/usr/bin/krun").exists
+
+
+def test_the_krun_instance_alone_runs_real_crun_with_the_krun_handler(host):
+    version = host.check_output("crun --version")
+    assert has_krun(host) == (host.backend.name == "fleetfix-hook-krun")
+    assert ("+LIBKRUN" in version) == has_krun(host), version
+    if has_krun(host):
+        assert version.splitlines()[0] == "crun version 1.8.1"
+        assert host.package("crun").version == "1.8.1-1+fleetfix1"
+
+
+@pytest.mark.parametrize("route", KRUN_ROUTES)
+def test_a_non_root_krun_container_gets_its_environment_only_with_the_hook(host, route):
+    if not has_krun(host):
+        pytest.skip("no krun handler on %s (the test above says which instance has one)" % host.backend.name)
+    result = host.run(PODMAN_RUN + "-e TEST=here " + route + PRINT_ENV)
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == (SYMPTOM if removed(host) else CURED)
+
+
+def test_a_root_krun_container_gets_its_environment_with_or_without_the_hook(host):
+    if not has_krun(host):
+        pytest.skip("no krun handler on %s" % host.backend.name)
+    result = host.run(PODMAN_RUN.replace("--user 1234 ", "") + "-e TEST=here --runtime krun" + PRINT_ENV)
+    assert (result.rc, result.stdout.strip()) == (0, CURED), result.stderr
 
 
 def test_hook_files_are_present_until_removed(host):
