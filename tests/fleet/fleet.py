@@ -263,10 +263,14 @@ fi
 
 def build_layers():
     """The package layers: real crun from .deb packages, installed by dpkg once per kind of host."""
-    realcrun = run(REALCRUN_BUILD).stdout.strip()
+    built = run(REALCRUN_BUILD, check=False)
+    if built.returncode != 0:  # no host gets a stand-in crun instead
+        raise SystemExit("fleet: no real crun to install: %s" % built.stderr.strip().splitlines()[-1:])
     debs = os.path.join(FLEET, "debs")
     shutil.rmtree(debs, ignore_errors=True)
-    run(REALCRUN_DEBS, realcrun, debs)
+    packaged = run(REALCRUN_DEBS, built.stdout.strip(), debs, check=False)
+    if packaged.returncode != 0:
+        raise SystemExit("fleet: cannot package the real crun: %s" % packaged.stderr.strip().splitlines()[-1:])
     layers = os.path.join(FLEET, "layers")
     shutil.rmtree(layers, ignore_errors=True)
     # affected: crun 1.8.1 and a repository offering 1.21; fixed: crun 1.21
@@ -354,6 +358,7 @@ def up(count, seed):
     state = {"count": count, "seed": seed, "netns": [], "pids": {}, "sysctls": {}, "bridge": False}
     save_state(state)
     try:
+        build_layers()  # before any network change: a host without its real crun is not started
         run("ip", "link", "add", BRIDGE, "type", "bridge")
         state["bridge"] = True
         run("ip", "addr", "add", "%s/%d" % (BRIDGE_IP, SUBNET.prefixlen), "dev", BRIDGE)
@@ -365,7 +370,6 @@ def up(count, seed):
                 state["sysctls"][key] = run("sysctl", "-n", key).stdout.strip()
                 run("sysctl", "-q", "-w", "%s=%d" % (key, value))
         key_dir = keys()
-        build_layers()
         truth = [seed_host(i, seed) for i in range(count)]
         for index in range(count):
             start_host(index, state, truth[index]["layer"])

@@ -190,6 +190,57 @@ def test_an_unreachable_or_wrong_source_tarball_fails_in_one_line(tmp_path, serv
     assert not any(name.endswith(".tar.xz") for name in os.listdir(str(tmp_path / "cache" / "downloads")))
 
 
+# --- the packages the molecule and fleet hosts install (tests/realcrun/debs) ----------------------
+
+DEBS = os.path.join(REPO, "tests", "realcrun", "debs")
+
+
+def deb_field(deb, field):
+    return subprocess.run(["dpkg-deb", "--field", deb, field], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_packages_hold_the_real_builds_without_the_cache_rpath_and_name_the_stand_in(realcrun, tmp_path):
+    out = tmp_path / "debs"
+    subprocess.run([DEBS, realcrun, str(out)], capture_output=True, text=True, check=True, timeout=120)
+    for version in ("1.8.1", "1.21"):
+        deb = str(out / ("crun_%s-1+fleetfix1_amd64.deb" % version))
+        tree = tmp_path / version
+        subprocess.run(["dpkg-deb", "-x", deb, str(tree)], check=True)
+        binary = str(tree / "usr" / "bin" / "crun")
+        printed = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+        assert printed.splitlines()[0] == "crun version %s" % version and "+LIBKRUN" in printed
+        dynamic = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout
+        assert "NEEDED" in dynamic and "RPATH" not in dynamic and "RUNPATH" not in dynamic
+        assert os.readlink(str(tree / "usr" / "bin" / "krun")) == "crun"
+        assert "libyajl2" in deb_field(deb, "Depends")
+    standin = [name for name in os.listdir(str(out)) if name.startswith("libkrun1_")]
+    assert standin == ["libkrun1_1.11.1-0+fleetfix.standin1_amd64.deb"]
+    assert "TEST STAND-IN" in deb_field(str(out / standin[0]), "Description")
+    index = (out / "repo" / "Packages").read_text()
+    assert "Package: crun\nVersion: 1.21-1+fleetfix1\n" in index and "1.8.1" not in index
+
+
+@pytest.mark.parametrize("missing, needle", [
+    ("patchelf", "patchelf is missing"),
+    ("build", "no complete real crun build in"),
+])
+def test_a_package_that_cannot_be_made_fails_in_one_line(realcrun, tmp_path, missing, needle):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/bin", "/usr/sbin"):
+        for name in os.listdir(directory):
+            if name != missing and not (bin_dir / name).exists():
+                os.symlink(os.path.join(directory, name), str(bin_dir / name))
+    source = str(tmp_path / "empty") if missing == "build" else realcrun
+    proc = subprocess.run([DEBS, source, str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          check=False, env=dict(os.environ, PATH=str(bin_dir)))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("ERROR: ") and needle in lines[0], \
+        proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # --- the canary that tests the symptom itself (through podman's normal configuration) -------------
 
 @pytest.fixture
