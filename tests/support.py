@@ -37,6 +37,17 @@ def link(root, path, target):
     os.symlink(target, full)
 
 
+def path_without(directory, *missing):
+    """A PATH directory (made in ``directory``) linking every program of /usr/sbin and /usr/bin
+    except ``missing``: a machine where those tools are not installed."""
+    directory.mkdir()
+    for system_dir in ("/usr/sbin", "/usr/bin"):
+        for name in os.listdir(system_dir):
+            if name not in missing and not (directory / name).exists():
+                os.symlink(os.path.join(system_dir, name), str(directory / name))
+    return str(directory)
+
+
 def krun_config(uid):
     return json.dumps({"ociVersion": "1.0.0", "process": {"user": {"uid": uid, "gid": uid},
                                                           "env": ["container=oci"], "args": ["/bin/sh"]}})

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _canary as canary
-from support import REPO, PrivatePodman, build_busybox_image, run_process
+from support import REPO, PrivatePodman, build_busybox_image, path_without, run_process
 
 HOOK = os.path.join(REPO, "roles", "hook", "files", "fleetfix-krun-hook")
 BUILD = os.path.join(REPO, "tests", "realcrun", "build")
@@ -161,12 +161,7 @@ def build_in(tmp_path, env):
 
 
 def test_a_missing_build_dependency_is_named_in_one_line(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in os.listdir("/usr/bin"):
-        if name not in ("gperf", "go-md2man"):
-            os.symlink(os.path.join("/usr/bin", name), str(bin_dir / name))
-    proc = build_in(tmp_path, {"PATH": str(bin_dir)})
+    proc = build_in(tmp_path, {"PATH": path_without(tmp_path / "bin", "gperf", "go-md2man")})
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     prefix, suffix = "ERROR: cannot build real crun: missing ", " (scripts/setup-host installs them)"
@@ -226,15 +221,9 @@ def test_the_packages_hold_the_real_builds_without_the_cache_rpath_and_name_the_
     ("build", "no complete real crun build in"),
 ])
 def test_a_package_that_cannot_be_made_fails_in_one_line(realcrun, tmp_path, missing, needle):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for directory in ("/usr/bin", "/usr/sbin"):
-        for name in os.listdir(directory):
-            if name != missing and not (bin_dir / name).exists():
-                os.symlink(os.path.join(directory, name), str(bin_dir / name))
     source = str(tmp_path / "empty") if missing == "build" else realcrun
     proc = subprocess.run([DEBS, source, str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
-                          check=False, env=dict(os.environ, PATH=str(bin_dir)))
+                          check=False, env=dict(os.environ, PATH=path_without(tmp_path / "bin", missing)))
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and lines[0].startswith("ERROR: ") and needle in lines[0], \
         proc.stderr
