@@ -261,16 +261,20 @@ fi
 """
 
 
+def last_line(text):
+    return (text.strip().splitlines() or ["(no message)"])[-1]
+
+
 def build_layers():
     """The package layers: real crun from .deb packages, installed by dpkg once per kind of host."""
     built = run(REALCRUN_BUILD, check=False)
     if built.returncode != 0:  # no host gets a stand-in crun instead
-        raise SystemExit("fleet: no real crun to install: %s" % built.stderr.strip().splitlines()[-1:])
+        raise SystemExit("fleet: no real crun to install: %s" % last_line(built.stderr))
     debs = os.path.join(FLEET, "debs")
     shutil.rmtree(debs, ignore_errors=True)
     packaged = run(REALCRUN_DEBS, built.stdout.strip(), debs, check=False)
     if packaged.returncode != 0:
-        raise SystemExit("fleet: cannot package the real crun: %s" % packaged.stderr.strip().splitlines()[-1:])
+        raise SystemExit("fleet: cannot package the real crun: %s" % last_line(packaged.stderr))
     layers = os.path.join(FLEET, "layers")
     shutil.rmtree(layers, ignore_errors=True)
     # affected: crun 1.8.1 and a repository offering 1.21; fixed: crun 1.21

@@ -17,6 +17,7 @@ def test_a_fleet_whose_real_crun_cannot_be_built_fails_in_one_line_and_starts_no
                           check=False, env=env)
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("fleet: no real crun to install: ") and "missing gperf" in last, proc.stderr
+    assert last.startswith("fleet: no real crun to install: ERROR: cannot build real crun: missing ") \
+        and "gperf" in last, proc.stderr
     assert sorted(os.listdir("/sys/class/net")) == before
     assert not os.path.exists(str(tmp_path / "fleet" / "hosts"))
