@@ -18,7 +18,7 @@ description:
     costs one round trip per host.
   - A host is C(affected) when a crun on it can run the krun handler in an affected version, or when its
     container storage holds a C(.krun_config.json) that other users cannot read, whatever crun runs now.
-  - Returns the verdict as the host fact C(fleetfix_crun) and, unless O(facts_file) is empty, writes it as
+  - Returns the verdict as the host fact C(ansible_facts.fleetfix_crun) and, unless O(facts_file) is empty, writes it as
     JSON to a local facts file, so C(ansible_local.fleetfix_crun) has it on later runs.
   - Changes nothing but O(facts_file), and that only when its content differs.
 author: Fleetfix crun maintainers (@fleetfix)
@@ -77,8 +77,8 @@ EXAMPLES = r"""
 
 - name: Act on the verdict
   ansible.builtin.debug:
-    msg: "{{ fleetfix_crun.summary }}"
-  when: fleetfix_crun.affected
+    msg: "{{ ansible_facts.fleetfix_crun.summary }}"
+  when: ansible_facts.fleetfix_crun.affected
 """
 
 RETURN = r"""

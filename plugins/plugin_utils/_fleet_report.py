@@ -16,6 +16,7 @@ __metaclass__ = type
 import csv
 import io
 import re
+from collections.abc import Mapping
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -51,6 +52,50 @@ def natural_key(name):
 
 
 FACT = "fleetfix_crun"
+# How deep a host's report may nest before it is taken as malformed (the real one nests about 6).
+MAX_DEPTH = 32
+
+
+def plain(value, depth=0):
+    """``value`` as plain JSON types: str, int, float, bool, None, list and dict with str keys.
+
+    Values from hostvars are Ansible's own subclasses (AnsibleUnsafeText up to ansible-core 2.18,
+    tagged types from 2.19). JMESPath checks types by their exact class name, so before 2.19 it
+    rejected every string of a report, and every host with a crun came out "unknown". Anything
+    that is not JSON raises TypeError: a host's report is data, never objects."""
+    if depth > MAX_DEPTH:
+        raise TypeError("nested more than %d levels" % MAX_DEPTH)
+    if value is None or isinstance(value, bool):
+        return None if value is None else bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        found = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError("a key that is not a string: %r" % (key,))
+            found[str.__str__(key)] = plain(item, depth + 1)
+        return found
+    if isinstance(value, (list, tuple)):
+        return [plain(item, depth + 1) for item in value]
+    raise TypeError("not a JSON type: %s" % type(value).__name__)
+
+
+def host_report(hostvars, host):
+    """The audit verdict of ``host`` as plain data: its fact ``fleetfix_crun``, read from
+    ``ansible_facts`` (the only place it is once fact injection is off, the default from
+    ansible-core 2.24), or None when the host has none. TypeError for one that is not JSON."""
+    if host not in hostvars:
+        return None
+    facts = hostvars[host].get("ansible_facts")
+    report = facts.get(FACT) if isinstance(facts, Mapping) else None
+    return plain(report) if report else None
+
+
 HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
 FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
                 "image_names", "storage_owner", "target")
@@ -70,6 +115,13 @@ class ReportError(ValueError):
     """Input the report cannot be built from; each filter raises it as its own error."""
 
 
+def require_summary(value, name):
+    """``value`` when it is a fleet summary; the filters that render one say so otherwise."""
+    if not isinstance(value, dict) or "hosts" not in value or "counts" not in value:
+        raise ReportError("%s expects the output of fleetfix.crun.fleet_summary" % name)
+    return value
+
+
 def _require_jmespath():
     if jmespath is None:
         raise ReportError("fleetfix.crun filters need the Python library jmespath on the controller "
@@ -81,7 +133,10 @@ def summarise(hostvars, hosts):
     _require_jmespath()
     rows, files, totals, steps = [], [], [], {}
     for host in sorted(hosts, key=natural_key):
-        report = hostvars[host].get(FACT) if host in hostvars else None
+        try:
+            report = host_report(hostvars, host)
+        except TypeError:
+            report = "malformed"
         if not report:
             rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
                          "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,

@@ -14,9 +14,9 @@ DONE = {"affected": False, "status": "fixed", "counts": {"unreadable_by_user": 0
 
 
 def test_each_hosts_own_variables_override_the_roles_defaults():
-    hostvars = {"done": {"fleetfix_crun": DONE},
-                "canary": {"fleetfix_crun": DONE, "remediate_canary": True},
-                "hooked": {"fleetfix_crun": DONE, "remediate_strategy": "hook"},
+    hostvars = {"done": {"ansible_facts": {"fleetfix_crun": DONE}},
+                "canary": {"ansible_facts": {"fleetfix_crun": DONE}, "remediate_canary": True},
+                "hooked": {"ansible_facts": {"fleetfix_crun": DONE}, "remediate_strategy": "hook"},
                 "unaudited": {}}
     assert remediation_pending(hostvars, ["done", "canary", "hooked", "unaudited"]) == {
         "canary": ["the canary runs (remediate_canary)"],
@@ -25,7 +25,7 @@ def test_each_hosts_own_variables_override_the_roles_defaults():
 
 
 def test_a_bad_setting_sends_the_host_to_the_roles_which_name_it():
-    found = remediation_pending({"h": {"fleetfix_crun": DONE, "remediate_strategy": "fast"}}, ["h"])
+    found = remediation_pending({"h": {"ansible_facts": {"fleetfix_crun": DONE}, "remediate_strategy": "fast"}}, ["h"])
     assert "remediate_strategy must be one of" in found["h"][0]
 
 

@@ -1,6 +1,7 @@
 """The command runner every external command goes through (the host-access layer's), on a real
 AnsibleModule and real processes."""
 
+import json
 import os
 import time
 
@@ -10,12 +11,17 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as ho
 
 
 @pytest.fixture
-def module_run():
+def module_run(monkeypatch):
     """The runner the modules use, on a real AnsibleModule."""
-    from ansible.module_utils.basic import AnsibleModule
-    from ansible.module_utils.testing import patch_module_args
+    from ansible.module_utils import basic
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # before ansible-core 2.19: the arguments are a module global
+        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode())
+        yield hostfs.module_runner(basic.AnsibleModule(argument_spec={}))
+        return
     with patch_module_args({}):
-        yield hostfs.module_runner(AnsibleModule(argument_spec={}))
+        yield hostfs.module_runner(basic.AnsibleModule(argument_spec={}))
 
 
 def test_module_runner_runs_in_the_c_locale_without_expanding_arguments(module_run):
