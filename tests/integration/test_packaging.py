@@ -14,8 +14,8 @@ from support import StorageTree, link, stand_in_crun
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGINS = os.path.join(REPO, "plugins")
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(PLUGINS, "modules")) if name.endswith(".py"))
-# Each filter is documented in a .yml of its own name.
-FILTERS = sorted(name[:-4] for name in os.listdir(os.path.join(PLUGINS, "filter")) if name.endswith(".yml"))
+# One filter per file, documented in the file.
+FILTERS = sorted(name[:-3] for name in os.listdir(os.path.join(PLUGINS, "filter")) if name.endswith(".py"))
 
 
 def installed_source():
@@ -32,7 +32,7 @@ def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("packaging")
     subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(base), installed_source()],
                    check=True, capture_output=True, text=True)
-    tarball = base / "fleetfix-crun-0.1.0.tar.gz"
+    (tarball,) = base.glob("fleetfix-crun-*.tar.gz")
     clean = base / "collections"
     # only the clean path, or ansible-galaxy finds the working tree's copy "already installed"
     subprocess.run(["ansible-galaxy", "collection", "install", "--offline", "-p", str(clean), str(tarball)],

@@ -8,7 +8,11 @@ from xml.etree import ElementTree
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.fleetfix.crun.plugins.filter.fleet import fleet_csv, fleet_html, fleet_junit, fleet_summary
+from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.fleetfix.crun.plugins.filter.fleet_csv import fleet_csv
+from ansible_collections.fleetfix.crun.plugins.filter.fleet_html import fleet_html
+from ansible_collections.fleetfix.crun.plugins.filter.fleet_junit import fleet_junit
+from ansible_collections.fleetfix.crun.plugins.filter.fleet_summary import fleet_summary
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
 from support import StorageTree, link, run_process, stand_in_crun
 
@@ -39,7 +43,7 @@ def summary(tmp_path):
         root = tmp_path / name
         root.mkdir()
         build(root)
-        hostvars[name] = {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}
+        hostvars[name] = {"ansible_facts": {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}}
     return fleet_summary(hostvars, ["web-01", "db-01", "empty-01", "odd-01", "gone-01"])
 
 
@@ -113,7 +117,7 @@ def hostile_report():
 
 
 def test_one_host_with_wrong_types_does_not_take_the_fleet_report_down(summary):
-    hostile = fleet_summary({"bad-01": {"fleetfix_crun": hostile_report()}}, ["bad-01"])
+    hostile = fleet_summary({"bad-01": {"ansible_facts": {"fleetfix_crun": hostile_report()}}}, ["bad-01"])
     page = fleet_html(hostile)
     assert "<td>448</td>" in page and "bad-01" in page and "HYPERLINK" in page
     ElementTree.fromstring(fleet_junit(hostile))
@@ -122,7 +126,7 @@ def test_one_host_with_wrong_types_does_not_take_the_fleet_report_down(summary):
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised():
-    hostile = fleet_summary({"bad-01": {"fleetfix_crun": hostile_report()}}, ["bad-01"])
+    hostile = fleet_summary({"bad-01": {"ansible_facts": {"fleetfix_crun": hostile_report()}}}, ["bad-01"])
     rows = fleet_csv(hostile, "files").splitlines()
     assert any("'=HYPERLINK" in row for row in rows) and any("'+cmd" in row for row in rows)
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.split(","))
@@ -145,7 +149,7 @@ def test_images_carrying_the_file_are_listed_to_rebuild_in_every_form():
               "counts": {"total": 1, "ok": 0, "unreadable_by_user": 1, "suspicious": 0, "image_layer": 1},
               "files": [{"status": "unreadable_by_user", "impact": "image_layer", "container_id": None,
                          "path": "/var/lib/containers/storage/overlay/l1/diff/.krun_config.json", "images": [image]}]}
-    summary = fleet_summary({"h1": {"fleetfix_crun": report}}, ["h1"])
+    summary = fleet_summary({"h1": {"ansible_facts": {"fleetfix_crun": report}}}, ["h1"])
     assert summary["images_to_rebuild"] == [dict(image, host="h1")]
     page = fleet_html(summary)
     assert "<h2>Images to rebuild (1)</h2>" in page and "<td>localhost/app:1</td>" in page
@@ -174,9 +178,9 @@ def test_the_why_of_each_host_shows_only_what_differs_and_shared_reasons_once(tm
         tree = StorageTree(root)
         for number in range(stale):
             tree.add_krun_config("c%d" % number, 0o700)
-        hostvars[name] = {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}
+        hostvars[name] = {"ansible_facts": {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}}
     summary = fleet_summary(hostvars, sorted(hostvars))
-    reason = next(v["reason"] for v in hostvars["web-1"]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
+    reason = next(v["reason"] for v in hostvars["web-1"]["ansible_facts"]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
     crun = reason.split("; ")[0]
     assert crun == "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun)"
     page = fleet_html(summary)
@@ -192,4 +196,45 @@ def test_the_why_of_each_host_shows_only_what_differs_and_shared_reasons_once(tm
     assert ".krun_config.json" not in why["web-3"]
     # the machine-readable forms keep each host's whole line
     assert all(v["reason"] in row["summary"] for row in summary["hosts"]
-               for v in hostvars[row["host"]]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
+               for v in hostvars[row["host"]]["ansible_facts"]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
+
+
+def test_reports_as_ansible_hands_them_over_keep_their_verdicts(tmp_path):
+    """hostvars hold Ansible's own string types (AnsibleUnsafeText up to ansible-core 2.18), which
+    JMESPath rejected: every host with a crun became unknown and the fleet had no affected host."""
+    hostvars = {}
+    for name, build in (("web-01", affected_host), ("db-01", fixed_host)):
+        root = tmp_path / name
+        root.mkdir()
+        build(root)
+        report = _audit.audit(run_process, root=str(root), timeout=2)
+        hostvars[name] = wrap_var({"ansible_facts": {"fleetfix_crun": report}})
+    summary = fleet_summary(hostvars, ["web-01", "db-01"])
+    assert (summary["affected_hosts"], summary["counts"]["fixed"], summary["unknown_hosts"]) == (["web-01"], 1, [])
+    assert [type(row["summary"]) for row in summary["hosts"]] == [str, str]
+
+
+def test_the_verdict_is_read_from_ansible_facts_only():
+    """With fact injection off (the default from ansible-core 2.24) the fact is only in ansible_facts;
+    a variable of the same name is somebody else's and is not a verdict."""
+    report = {"status": "fixed", "summary": "fixed", "runtimes": [], "advisories": [],
+              "counts": {"total": 0, "ok": 0}, "files": []}
+    summary = fleet_summary({"h1": {"ansible_facts": {"fleetfix_crun": report}}, "h2": {"fleetfix_crun": report}},
+                            ["h1", "h2"])
+    assert (summary["counts"]["fixed"], summary["no_data_hosts"]) == (1, ["h2"])
+
+
+def nested(levels):
+    value = "bottom"
+    for _level in range(levels):
+        value = {"down": value}
+    return value
+
+
+@pytest.mark.parametrize("odd", [object(), {1: "integer key"}, nested(40)], ids=["object", "int-key", "too-deep"])
+def test_a_report_that_is_not_json_is_malformed_not_a_crash(odd):
+    report = {"status": "affected", "summary": "x", "runtimes": [], "advisories": [], "files": [], "counts": {},
+              "extra": odd}
+    summary = fleet_summary({"h1": {"ansible_facts": {"fleetfix_crun": report}}}, ["h1"])
+    assert summary["unknown_hosts"] == ["h1"]
+    assert summary["hosts"][0]["summary"] == "malformed audit report (unexpected types)"
