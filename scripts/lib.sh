@@ -35,11 +35,14 @@ find_python() {
   find_python_where 'sys.version_info >= (3, 11)' "${FLEETFIX_PYTHON:-}" python3.11 python3.12 python3.13 python3
 }
 
-# The second line of the test matrix: the newest ansible-core (2.21), which needs Python 3.12+;
-# 3.13 is used, looked for on PATH and under pyenv.
-find_python313() {
-  find_python_where 'sys.version_info[:2] == (3, 13)' "${FLEETFIX_PYTHON313:-}" python3.13 \
-    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13
+# A Python of exactly one minor version, on PATH or under pyenv: find_python_minor 3.13
+find_python_minor() {
+  local minor=$1
+  find_python_where "sys.version_info[:2] == (${minor/./, })" "$(python_override "$minor")" "python$minor" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$minor".*/bin/python"$minor"
+}
+python_override() {
+  case $1 in 3.11) echo "${FLEETFIX_PYTHON311:-}" ;; 3.13) echo "${FLEETFIX_PYTHON313:-}" ;; esac
 }
 
 # A venv with pinned tools, rebuilt when its requirements file changes:
@@ -65,12 +68,33 @@ ensure_venv() {
   make_venv "$VENV" "$REPO/tests/requirements.txt" "$python"
 }
 
-VENV_221=${FLEETFIX_VENV_221:-$REPO/.venv-2.21}
-ensure_venv_221() {
+# The ansible-core lines the collection claims (meta/runtime.yml: >= 2.17), each the latest patch,
+# pinned in tests/requirements-LINE.txt, with the controller Python it runs on here: 2.17 supports
+# Python 3.10-3.12 and 2.20+ need 3.12+, so 3.11 up to 2.19 and 3.13 after. 2.19 is the main venv
+# (tests/requirements.txt), which also runs everything else.
+MATRIX_LINES="2.17 2.18 2.19 2.20 2.21"
+matrix_python_minor() {
+  case $1 in 2.17|2.18|2.19) echo 3.11 ;; *) echo 3.13 ;; esac
+}
+matrix_venv() {
+  if [ "$1" = 2.19 ]; then echo "$VENV"; else echo "${FLEETFIX_MATRIX_VENVS:-$REPO}/.venv-$1"; fi
+}
+ensure_matrix_venv() {
+  local line=$1 python minor
+  [ "$line" = 2.19 ] && { ensure_venv; return; }
+  minor=$(matrix_python_minor "$line")
+  python=$(find_python_minor "$minor") \
+    || die "no Python $minor found (on PATH or under pyenv; set FLEETFIX_PYTHON${minor/./}): ansible-core $line needs it"
+  make_venv "$(matrix_venv "$line")" "$REPO/tests/requirements-$line.txt" "$python"
+}
+
+# The publishing tools (galaxy-importer, antsibull-docs, Sphinx) on Python 3.11, apart from the
+# controller's venv: they pin their own ansible-lint and docutils.
+VENV_PUBLISH=${FLEETFIX_MATRIX_VENVS:-$REPO}/.venv-publish
+ensure_publish_venv() {
   local python
-  python=$(find_python313) \
-    || die "no Python 3.13 found (on PATH or under pyenv; set FLEETFIX_PYTHON313): ansible-core 2.21 needs it"
-  make_venv "$VENV_221" "$REPO/tests/requirements-2.21.txt" "$python"
+  python=$(find_python_minor 3.11) || die "no Python 3.11 found (set FLEETFIX_PYTHON311): the publishing tools need it"
+  make_venv "$VENV_PUBLISH" "$REPO/tests/requirements-publish.txt" "$python"
 }
 
 # The collection as Ansible loads it: a copy of the working tree's files (tracked and untracked,
@@ -82,6 +106,28 @@ install_collection() {
     | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$fresh" \
     || die "could not copy the working tree into $fresh"
   rm -rf "$INSTALLED" && mv "$fresh" "$INSTALLED"
+}
+
+# The collection as it is published: the installed copy with galaxy.yml's repository set (Galaxy's
+# importer and ansible-lint's galaxy rule require one; the collection has no public home yet, so
+# galaxy.yml names none). stage_release REPOSITORY_URL prints the collections path it made; the
+# collection is at ansible_collections/fleetfix/crun below it.
+stage_release() {
+  local repository=$1 stage=$CACHE/release
+  rm -rf "$stage" && mkdir -p "$stage/ansible_collections/fleetfix"
+  cp -a "$INSTALLED" "$stage/ansible_collections/fleetfix/crun"
+  python - "$stage/ansible_collections/fleetfix/crun/galaxy.yml" "$repository" <<'PY' || return 1
+import sys
+import yaml
+path, repository = sys.argv[1:]
+with open(path) as handle:
+    text = handle.read()
+if yaml.safe_load(text).get("repository"):
+    sys.exit("galaxy.yml already names a repository; build it with ansible-galaxy collection build")
+with open(path, "w") as handle:
+    handle.write(text + "repository: %s\n" % repository)
+PY
+  echo "$stage"
 }
 
 # containers.podman (for molecule's podman driver) comes out of the ansible wheel on the package

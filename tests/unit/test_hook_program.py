@@ -4,6 +4,7 @@ Nothing is a stand-in here except the bundle, which the tests lay out as a runti
 (config.json with root.path, the rootfs beside it).
 """
 
+import glob
 import json
 import os
 import shutil
@@ -213,3 +214,26 @@ def test_hook_does_not_import_the_json_module():
             "runpy.run_path(%r, run_name='not_main'); print('json' in sys.modules)" % HOOK
     result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def oldest_hook_python():
+    """Python 3.6, the oldest the README promises for hook_python (RHEL 8's /usr/bin/python3):
+    on PATH or under pyenv, as this machine kind carries it."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*/bin/python3.6"))) + [
+        shutil.which("python3.6")]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 6)"],
+                               capture_output=True, check=False)
+        if probe.returncode == 0:  # not a pyenv shim without a version behind it
+            return candidate
+    return None
+
+
+def test_the_hook_fixes_the_file_on_the_oldest_python_it_claims(tmp_path):
+    python = oldest_hook_python()
+    if python is None:
+        pytest.skip("no Python 3.6 on this machine to run the hook with")
+    state, config = bundle(tmp_path)
+    result = subprocess.run([python, "-I", "-S", HOOK], input=state, capture_output=True, timeout=10, check=False)
+    assert result.returncode == 0 and b"0700 -> 0444" in result.stderr, result.stderr
+    assert mode_of(config) == 0o444
