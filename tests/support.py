@@ -56,14 +56,20 @@ def krun_config(uid):
 class StorageTree:
     """One graphroot under an alternate filesystem root."""
 
-    def __init__(self, root, graphroot="/var/lib/containers/storage", driver="overlay", owner=None):
+    # each driver's layer directory and a layer's rootfs in it, as containers/storage lays them out
+    LAYOUTS = {"overlay": ("overlay", "diff"), "vfs": ("vfs/dir", ""), "btrfs": ("btrfs/subvolumes", ""),
+               "aufs": ("aufs/diff", "")}
+
+    def __init__(self, root, graphroot="/var/lib/containers/storage", driver="overlay", owner=None,
+                 records="containers.json"):
         self.root = str(root)
         self.graphroot = graphroot
         self.driver = driver
         self.owner = owner
+        self.records = records
         self.full = os.path.join(self.root, graphroot.lstrip("/"))
         self.containers = []
-        os.makedirs(os.path.join(self.full, "overlay" if driver == "overlay" else "vfs/dir"), exist_ok=True)
+        os.makedirs(os.path.join(self.full, self.LAYOUTS[driver][0]), exist_ok=True)
         self.chown()
 
     def chown(self, top=None):
@@ -79,9 +85,8 @@ class StorageTree:
                 os.chown(os.path.join(directory, name), self.owner, self.owner, follow_symlinks=False)
 
     def rootfs(self, layer):
-        if self.driver == "overlay":
-            return os.path.join(self.full, "overlay", layer, "diff")
-        return os.path.join(self.full, "vfs", "dir", layer)
+        layers, inside = self.LAYOUTS[self.driver]
+        return os.path.join(self.full, layers, layer, inside)
 
     def add_container(self, cid, name=None, layer=None, write_json=True):
         layer = layer or "layer-" + cid
@@ -93,10 +98,23 @@ class StorageTree:
         return self.rootfs(layer)
 
     def write_containers_json(self):
-        directory = os.path.join(self.full, "%s-containers" % self.driver)
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "containers.json"), "w") as handle:
+        """The container records, in containers.json or (``records``) a file of that name under
+        the graphroot's <driver>-containers, or a full path for a runroot's."""
+        path = self.records if self.records.startswith("/") else os.path.join(
+            self.full, "%s-containers" % self.driver, self.records)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
             json.dump(self.containers, handle)
+
+    def add_image_layer(self, layer, mode=0o700, names=("localhost/app:1",)):
+        """An image whose one layer holds an owner-only config, recorded in images.json and layers.json."""
+        path = os.path.join(self.rootfs(layer), CONFIG_NAME)
+        write(path, krun_config(0), mode)
+        for kind, records in (("images", [{"id": "img-" + layer, "names": list(names), "layer": layer}]),
+                              ("layers", [{"id": layer}])):
+            write(os.path.join(self.full, "%s-%s" % (self.driver, kind), "%s.json" % kind), json.dumps(records))
+        self.chown()
+        return path
 
     def config_path(self, cid):
         return os.path.join(self.rootfs("layer-" + cid), CONFIG_NAME)

@@ -223,6 +223,27 @@ def evaluate_runtimes(version, features, libkrun, krun_entrypoints, libkrun_vers
             for advisory in ADVISORIES]
 
 
+# How many unexamined places a reason names before it says "and N more" (the report lists them all).
+NAMED_IN_REASON = 3
+
+
+def coverage_verdicts(not_examined, errors):
+    """A verdict claims everything that could change it was examined: every crun advisory that
+    would otherwise read fixed or not applicable is unknown while a store, a driver's layers, a
+    record file, a runtime or a configuration file was not examined (or could not be read),
+    naming it. ``not_examined``: dicts with path and why; ``errors``: dicts with path and error."""
+    unseen = [item.get("path") or item.get("why") for item in not_examined] + [
+        error.get("path") or error.get("error") for error in errors]
+    if not unseen:
+        return []
+    named = ", ".join(str(item) for item in unseen[:NAMED_IN_REASON])
+    if len(unseen) > NAMED_IN_REASON:
+        named += " and %d more" % (len(unseen) - NAMED_IN_REASON)
+    reason = "not everything that decides it was examined (%d not examined or unreadable: %s; see the report's " \
+             "coverage and errors)" % (len(unseen), named)
+    return [_verdict(get_advisory(advisory_id), UNKNOWN, reason) for advisory_id in CRUN_ADVISORY_IDS]
+
+
 def mitigate(verdicts, advisory_id, by):
     """Mark the affected verdicts of one advisory as mitigated, naming what mitigates them."""
     for verdict in verdicts:

@@ -52,7 +52,10 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
     """The host verdict; ``hook_files`` are installed fleetfix hooks (from hooks.installed_hooks),
     which mitigate crun-1685 only; ``upgrade`` is what the package manager offers, if it was asked."""
     hook_paths = [h["path"] for h in hook_files]
-    verdict_lists = [r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"])]
+    errors = [{"path": None, "error": e} for e in crun["errors"]] + scan["errors"]
+    not_examined = crun.get("not_examined", []) + scan.get("not_examined", [])
+    verdict_lists = [r["advisories"] for r in crun["runtimes"]] + [storage_verdicts(scan["counts"]),
+                                                                   advisories.coverage_verdicts(not_examined, errors)]
     if hook_paths:
         for verdicts in verdict_lists:
             advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_paths)
@@ -72,7 +75,8 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
         "files": [f for f in scan["files"] if f["status"] != storage.OK],
         "counts": scan["counts"],
         "storage_roots": scan["storage_roots"],
-        "errors": [{"path": None, "error": e} for e in crun["errors"]] + scan["errors"],
+        "coverage": {"complete": not (not_examined or errors), "not_examined": not_examined},
+        "errors": errors,
     }
     if upgrade is not None:
         report["upgrade"] = upgrade

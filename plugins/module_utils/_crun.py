@@ -41,40 +41,49 @@ def _is_executable_file(root, path):
 
 
 def configured_runtime_paths(root):
-    """Paths of crun-like runtimes named in containers.conf and crio.conf; plus parse errors."""
+    """Paths of every OCI runtime the host's container tools are configured to run, whatever its
+    name; plus parse errors. conmon starts the runtime with the path as argv[0], so a path whose
+    name is krun selects crun's krun handler (crun fill_handler_from_argv0).
+
+    podman (containers/common pkg/config): ``[engine] runtime``, a path or the name of an
+    ``[engine.runtimes]`` entry, and every entry of that table (a list of paths, the first that
+    exists is used). CRI-O (pkg/config): each ``[crio.runtime.runtimes.NAME]`` runs its
+    ``runtime_path``, else NAME looked up in $PATH.
+    """
     paths, errors = [], []
     loaded, errs = conf.layered(root, *conf.containers_conf_sources(root))
     errors.extend(errs)
     for _path, tables in loaded:
-        for name, candidates in tables.get(("engine", "runtimes"), {}).items():
-            if _is_crun_name(name) and isinstance(candidates, list):
-                paths.extend(c for c in candidates if isinstance(c, str))
+        default = tables.get(("engine",), {}).get("runtime")
+        if isinstance(default, str) and default.startswith("/"):
+            paths.append(default)
+        for _name, candidates in tables.get(("engine", "runtimes"), {}).items():
+            if isinstance(candidates, list):
+                paths.extend(c for c in candidates if isinstance(c, str) and c.startswith("/"))
     loaded, errs = conf.layered(root, conf.CRIO_CONF, conf.CRIO_CONF_DROPINS)
     errors.extend(errs)
     for _path, tables in loaded:
         for table, values in tables.items():
-            if table[:3] != ("crio", "runtime", "runtimes") or len(table) != 4 or not _is_crun_name(table[3]):
+            if table[:3] != ("crio", "runtime", "runtimes") or len(table) != 4:
                 continue
             runtime_path = values.get("runtime_path")
-            if isinstance(runtime_path, str) and runtime_path:
+            if isinstance(runtime_path, str) and runtime_path.startswith("/"):
                 paths.append(runtime_path)
-            else:
+            elif "/" not in table[3]:
                 paths.extend(posixpath.join(d, table[3]) for d in STANDARD_DIRS)
     return paths, errors
 
 
-def _is_crun_name(name):
-    return "crun" in name or "krun" in name
-
-
 def candidate_paths(root, extra_paths, search_path):
-    """Every path that may be a crun, in the order a user would expect to see them."""
+    """(every path that may be a crun, in the order a user would expect to see them; the set of
+    those that only the configuration names, which may be another runtime; parse errors)."""
     dirs = []
     for directory in list(search_path) + list(STANDARD_DIRS):
         if directory and directory.startswith("/") and directory not in dirs:
             dirs.append(directory)
     candidates = list(extra_paths)
     candidates.extend(posixpath.join(d, name) for name in RUNTIME_NAMES for d in dirs)
+    named = set(posixpath.normpath(path) for path in candidates)
     configured, errors = configured_runtime_paths(root)
     candidates.extend(configured)
     seen, unique = set(), []
@@ -83,7 +92,7 @@ def candidate_paths(root, extra_paths, search_path):
         if path not in seen:
             seen.add(path)
             unique.append(path)
-    return unique, errors
+    return unique, set(unique) - named, errors
 
 
 def group_by_binary(root, candidates):
@@ -136,22 +145,23 @@ def parse_version_output(text):
 
 
 def query_version(root, realpath, timeout, runner):
-    """Run ``--version``; return (parsed, problem). ``problem`` explains a failed or odd run."""
+    """Run ``--version``; return (parsed, problem, another program). ``problem`` explains a failed
+    or odd run; the last is True when the program answered (exit 0) but not as crun."""
     empty = parse_version_output("")
     try:
         rc, out, err = runner([root.join(realpath), "--version"], timeout)
     except hostfs.CommandTimeout as exc:
-        return empty, "%s --version %s" % (realpath, exc)
+        return empty, "%s --version %s" % (realpath, exc), False
     except OSError as exc:
-        return empty, "%s --version could not run: %s" % (realpath, exc.strerror or exc)
+        return empty, "%s --version could not run: %s" % (realpath, exc.strerror or exc), False
     parsed = parse_version_output(out)
     if rc != 0:
         detail = (err.strip() or out.strip() or "no output").splitlines()[0][:200]
-        return parsed, "%s --version exited %d: %s" % (realpath, rc, detail)
+        return parsed, "%s --version exited %d: %s" % (realpath, rc, detail), False
     if parsed["version"] is None:
         first = (out.strip() or "no output").splitlines()[0][:200]
-        return parsed, "%s --version printed no crun version: %r" % (realpath, first)
-    return parsed, None
+        return parsed, "%s --version printed no crun version: %r" % (realpath, first), True
+    return parsed, None, False
 
 
 def library_dirs(root):
@@ -316,12 +326,24 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     root = hostfs.HostRoot.of(root)
     if search_path is None:
         search_path = os.environ.get("PATH", "").split(os.pathsep)
-    candidates, errors = candidate_paths(root, paths, search_path)
+    candidates, only_configured, errors = candidate_paths(root, paths, search_path)
     system_dirs = library_dirs(root)
     managers = package_managers(root)
-    runtimes = []
+    runtimes, other_runtimes, not_examined = [], [], []
     for group in group_by_binary(root, candidates):
-        parsed, problem = query_version(root, group["realpath"], timeout, runner)
+        names = [group["path"]] + group["krun_entrypoints"]
+        refusal = hostfs.not_root_controlled(root, group["realpath"])
+        if refusal:
+            # a binary (or a directory on its way) someone else controls is never run as root
+            not_examined.append({"path": hostfs.display(group["realpath"]), "why": "runtime %s: %s: not run as "
+                                 "root to ask its version" % (hostfs.display(group["path"]), refusal)})
+            continue
+        parsed, problem, another_program = query_version(root, group["realpath"], timeout, runner)
+        if another_program and all(n in only_configured for n in names):
+            # a runtime the configuration names that answers, but not as crun (runc, crun-vm's
+            # own binary, kata...): examined, and not a crun
+            other_runtimes.append({"path": group["path"], "realpath": group["realpath"]})
+            continue
         flavours = libkrun_flavours(root, group["realpath"], parsed["version"], system_dirs)
         lib_version = libkrun_version(root, flavours[LIBKRUN], managers, timeout, runner) \
             if LIBKRUN in flavours else None
@@ -346,12 +368,15 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             "advisories": verdicts,
             "problem": problem,
         })
-    merged = advisories.merge([r["advisories"] for r in runtimes])
+    merged = advisories.merge([r["advisories"] for r in runtimes] + [advisories.coverage_verdicts(
+        not_examined, [{"path": None, "error": e} for e in errors])])
     libkrun = next((r["libkrun"] for r in runtimes if r["libkrun"]), None)
     return {
         "runtimes": runtimes,
+        "other_runtimes": other_runtimes,
         "affected": any(v["status"] == advisories.AFFECTED for v in merged),
         "advisories": merged,
         "libkrun": libkrun,
         "errors": errors,
+        "not_examined": not_examined,
     }

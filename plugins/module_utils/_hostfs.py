@@ -155,6 +155,68 @@ def _check_owner(full, st, owners):
         raise UnsafePath(full, "unsafe path: owned by uid %d, not by root or the owner of this tree" % st.st_uid)
 
 
+def _only_root_writes(st):
+    """Only root can change what this names: root owns it and nobody else may write it, or it is a
+    sticky directory (such as /tmp), where nobody but root may rename or remove root's entries,
+    and each entry on the way is checked in turn."""
+    if st.st_uid != ROOT_UID:
+        return False
+    return not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX)
+
+
+def resolve_root_links(root, path):
+    """Host ``path`` with the symlinks only root controls resolved, as the tools that follow them
+    see it: a root-owned link reached through directories that only root may write (Debian's
+    system accounts have homes such as /bin, a link to usr/bin). At the first directory or link
+    anyone else controls, ``path`` is returned as given, so the safe walk refuses that link."""
+    root = HostRoot.of(root)
+    pending, resolved, hops = _components(path), "/", 0
+    try:
+        if not _only_root_writes(os.lstat(root.path)):
+            return path
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                resolved = posixpath.dirname(resolved)
+                continue
+            candidate = posixpath.join(resolved, part)
+            st = os.lstat(root.join(candidate))
+            if stat.S_ISLNK(st.st_mode) and st.st_uid != ROOT_UID:
+                return path
+            if not stat.S_ISLNK(st.st_mode) and not _only_root_writes(st):
+                return path if pending else candidate
+            if stat.S_ISLNK(st.st_mode):  # a link's own mode means nothing; its directory's does
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    return path
+                target = os.readlink(root.join(candidate))
+                if target.startswith("/"):
+                    resolved = "/"
+                pending = _components(target) + pending
+                continue
+            resolved = candidate
+    except OSError:
+        return path  # a missing component: the walk says so itself
+    return resolved
+
+
+def not_root_controlled(root, path):
+    """Why root must not run the program at host ``path`` (symlinks already resolved), or None: it
+    and every directory on its way below ``root`` must belong to root and be writable by no one
+    else, or another user could put her code where root runs it."""
+    root = HostRoot.of(root)
+    walked = "/"
+    for part in _components(path):
+        walked = posixpath.join(walked, part)
+        try:
+            st = os.lstat(root.join(walked))
+        except OSError as exc:
+            return "%s: %s" % (display(walked), describe(exc))
+        if not _only_root_writes(st):
+            return "%s belongs to uid %d or others may write it" % (display(walked), st.st_uid)
+    return None
+
+
 def open_dir(root, path, owners=None):
     """A directory descriptor for host ``path`` under ``root``, walked without following symlinks.
 

@@ -107,6 +107,8 @@ NEXT_STEPS = (
     ("libkrun", "upgrade libkrun (neither a crun upgrade nor the hook helps)", "the hosts' package manager"),
     ("suspicious", "inspect the planted symlinks and special files by hand (never followed or changed)",
      "the files table below"),
+    ("coverage", "look at what the audit could not examine (a store, a storage driver, a runtime, an unreadable "
+                 "file): until it is examined the verdict stays unknown", "each host's coverage and errors in fleet.json"),
 )
 
 
@@ -124,6 +126,9 @@ def remedies(report):
         found["libkrun"] = libkrun
     if counts.get("suspicious"):
         found["suspicious"] = counts["suspicious"]
+    coverage = report.get("coverage") if isinstance(report.get("coverage"), dict) else {}
+    if coverage.get("complete") is False:
+        found["coverage"] = True
     return found
 
 
@@ -150,6 +155,11 @@ def recommended_action(report):
     if "suspicious" in found:
         steps.append("inspect %d planted symlink(s) or special file(s) by hand; they are never followed or changed"
                      % found["suspicious"])
-    if status == advisories.UNKNOWN:
+    if "coverage" in found:
+        steps.append("examine by hand what the audit could not (its coverage and errors name each place), or make "
+                     "it readable and audit again")
+    runtimes = report.get("runtimes") if isinstance(report.get("runtimes"), list) else []
+    unread = any(isinstance(r, dict) and r.get("problem") for r in runtimes)
+    if status == advisories.UNKNOWN and (unread or "coverage" not in found):
         steps.append("find out which crun runs here: a version could not be read (see the summary)")
     return "; ".join(steps) or "nothing to do"

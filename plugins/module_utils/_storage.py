@@ -31,8 +31,21 @@ DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
 ROOTLESS_GRAPHROOT = ".local/share/containers/storage"
 STORAGE_CONF = ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")
 STORAGE_CONF_DROPINS = ("/usr/share/containers/storage.conf.d", "/etc/containers/storage.conf.d")
-# driver -> (directory of layers under the graphroot, path of a layer's rootfs inside its directory)
-LAYER_LAYOUTS = (("overlay", "overlay", "diff"), ("vfs", "vfs/dir", ""))
+DEFAULT_RUNROOT = "/run/containers/storage"
+# driver -> (directory of layers under a store, path of a layer's rootfs inside its directory), as
+# containers/storage's drivers lay them out: overlay <home>/<id>/diff (drivers/overlay), vfs
+# <home>/dir/<id> (drivers/vfs), btrfs <home>/subvolumes/<id> (drivers/btrfs Get), aufs
+# <home>/diff/<id> (drivers/aufs), where <home> is <store>/<driver>.
+LAYER_LAYOUTS = (("overlay", "overlay", "diff"), ("vfs", "vfs/dir", ""), ("btrfs", "btrfs/subvolumes", ""),
+                 ("aufs", "aufs/diff", ""))
+SCANNED_DRIVERS = tuple(layout[0] for layout in LAYER_LAYOUTS)
+# containers/storage keeps each driver's records beside its layers: <store>/<driver>-containers,
+# <driver>-images and <driver>-layers (store.go load()); a name of that shape with another driver
+# (zfs keeps its layers in datasets mounted only while in use) means layers this scan cannot see.
+RECORD_SUFFIXES = ("-layers", "-images", "-containers")
+# containers.go newContainerStore: containers created volatile (podman run --rm, Quadlet) are kept
+# in volatile-containers.json beside containers.json, or under the runroot with transient_store.
+CONTAINER_RECORDS = ("containers.json", "volatile-containers.json")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_CONTAINERS_JSON_BYTES = 64 * 1024 * 1024
 
@@ -50,15 +63,22 @@ BREAKING_IMPACTS = (ENV_LOST, IMAGE_LAYER)
 display = hostfs.display
 
 
+def _merged_tables(root, tables, files, dropins, owners=None):
+    """Some tables of a layered config, later files overriding earlier keys: ({table: dict}, errors)."""
+    merged = dict((table, {}) for table in tables)
+    loaded, errors = conf.layered(root, files, dropins, owners)
+    for _path, found in loaded:
+        for table in tables:
+            section = found.get(table, {})
+            if isinstance(section, dict):
+                merged[table].update(section)
+    return merged, errors
+
+
 def _merged_table(root, table, files, dropins, owners=None):
     """One table of a layered config, later files overriding earlier keys; plus parse errors."""
-    merged = {}
-    loaded, errors = conf.layered(root, files, dropins, owners)
-    for _path, tables in loaded:
-        section = tables.get(table, {})
-        if isinstance(section, dict):
-            merged.update(section)
-    return merged, errors
+    merged, errors = _merged_tables(root, (table,), files, dropins, owners)
+    return merged[table], errors
 
 
 def _text(table, key):
@@ -87,7 +107,8 @@ def _users(root):
             continue
         name, uid, gid, home = fields[0], int(fields[2]), int(fields[3]), fields[5].rstrip("/")
         if uid != 0 and home.startswith("/") and home:
-            users.append((name, uid, gid, home))
+            # the home as the user's own tools reach it: links only root controls are followed
+            users.append((name, uid, gid, hostfs.resolve_root_links(root, home)))
     return users
 
 
@@ -100,30 +121,64 @@ def _groups(root, name, gid):
         return [gid] + [g.gr_gid for g in grp.getgrall() if name in g.gr_mem]
 
 
-def _entry(path, owner, source):
-    return {"path": path, "owner": owner, "source": source, "containers": 0}
+def _entry(path, owner, source, runroot=None, transient=False, records_from=None):
+    """One store to scan. Its containers' records are those of the graphroot ``records_from``
+    (itself when None) and, with ``transient`` (transient_store), of ``runroot``."""
+    return {"path": path, "owner": owner, "source": source, "containers": 0, "runroot": runroot,
+            "transient": transient, "records_from": records_from}
+
+
+def _paths(value):
+    return [item for item in value if isinstance(item, str) and item.startswith("/")] if isinstance(value, list) else []
+
+
+def stores_of(tables, owner, graphroot_default, runroot_default, source_default, expand=lambda path: path):
+    """(store entries, not examined) of one storage.conf, as containers/storage builds its store
+    from it (types/options.go ReloadConfigurationFile, store.go load()): the graphroot (with the
+    runroot when transient_store keeps container records there), the imagestore, whose images
+    and layers live apart from the containers, and every additionalimagestores entry, read-only
+    image stores whose layers any container may use. additionallayerstores are served by a
+    program (for example a lazy-pulling FUSE file system), not stored: they are named as not
+    examined."""
+    storage, options = tables.get(("storage",), {}), tables.get(("storage", "options"), {})
+    chosen = _text(storage, "graphroot")
+    graphroot = expand(chosen or graphroot_default)
+    runroot = expand(_text(storage, "runroot") or runroot_default)
+    transient = storage.get("transient_store") is True
+    entries = [_entry(graphroot, owner, source_default if not chosen else "storage.conf", runroot, transient)]
+    imagestore = _text(storage, "imagestore")
+    if imagestore and expand(imagestore) != graphroot:
+        entries.append(_entry(expand(imagestore), owner, "imagestore", runroot, transient, records_from=graphroot))
+    for path in _paths(options.get("additionalimagestores")):
+        if path not in [e["path"] for e in entries]:
+            entries.append(_entry(expand(path), owner, "additionalimagestores", runroot, transient,
+                                  records_from=graphroot))
+    not_examined = [{"path": display(path), "why": "an additional layer store (additionallayerstores) is served by "
+                     "a program, not stored: its layers are not examined"}
+                    for path in _paths(options.get("additionallayerstores"))]
+    return entries, not_examined
 
 
 def storage_roots(root, extra_roots=()):
-    """The graphroots root's own tools use, and the extra ones asked for:
-    (list of dicts, config errors, the system rootless_storage_path or None).
+    """The stores root's own tools use, and the extra graphroots asked for:
+    (list of entries, not examined, config errors, the system rootless_storage_path or None).
 
-    Rootless users' graphroots come from their own storage.conf, read as each user by scan().
+    Rootless users' stores come from their own storage.conf, read as each user by scan().
     """
     override = os.environ.get("CONTAINERS_STORAGE_CONF")
     if override and hostfs.HostRoot.of(root).is_host:
         sources = ((override,), ())  # podman reads only this file then
     else:
         sources = (STORAGE_CONF, STORAGE_CONF_DROPINS)
-    storage_conf, errors = _merged_table(root, ("storage",), *sources)
-    graphroot = _text(storage_conf, "graphroot")
-    found = [_entry(graphroot or DEFAULT_GRAPHROOT, "root", "storage.conf" if graphroot else "default")]
+    tables, errors = _merged_tables(root, (("storage",), ("storage", "options")), *sources)
+    found, not_examined = stores_of(tables, "root", DEFAULT_GRAPHROOT, DEFAULT_RUNROOT, "default")
     crio_conf, errs = _merged_table(root, ("crio",), conf.CRIO_CONF, conf.CRIO_CONF_DROPINS)
     errors.extend(errs)
     if _text(crio_conf, "root"):
-        found.append(_entry(crio_conf["root"], "root", "crio.conf"))
+        # CRI-O's own store: its runroot and transient setting come from crio.conf ([crio] runroot)
+        found.append(_entry(crio_conf["root"], "root", "crio.conf", _text(crio_conf, "runroot") or DEFAULT_RUNROOT))
     found.extend(_entry(path, None, "storage_roots") for path in extra_roots)
-    return found, errors, _text(storage_conf, "rootless_storage_path")
+    return found, not_examined, errors, _text(tables[("storage",)], "rootless_storage_path")
 
 
 def _read_process_uid(data):
@@ -227,17 +282,57 @@ def _first_name(record):
     return names[0] if names and isinstance(names[0], str) else None
 
 
-def _containers_by_layer(graphroot_fd, graphroot, driver, owners, errors):
+def _load_store_at(root, base, subdir, filename, owners, errors):
+    """_load_store for a store directory given by path (a graphroot or a runroot)."""
+    try:
+        base_fd = hostfs.open_dir(root, base, owners)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            errors.append({"path": display(os.path.join(base, subdir, filename)), "error": hostfs.describe(exc)})
+        return None
+    try:
+        return _load_store(base_fd, base, subdir, filename, owners, errors)
+    finally:
+        os.close(base_fd)
+
+
+def _container_records(root, entry, driver, owners, errors):
+    """Every container record of the store's graphroot for one driver: containers.json and
+    volatile-containers.json, and with transient_store the runroot's volatile-containers.json
+    (containers.go newContainerStore)."""
+    graphroot = entry.get("records_from") or entry["path"]
+    places = [(graphroot, name) for name in CONTAINER_RECORDS]
+    if entry.get("transient") and entry.get("runroot"):
+        places.append((entry["runroot"], "volatile-containers.json"))
+    records = []
+    for base, name in places:
+        records.extend(_load_store_at(root, base, "%s-containers" % driver, name, owners, errors) or [])
+    return records
+
+
+def _containers_by_layer(records):
     """({layer: (container id, name)}, {image id: [container names]}, number of containers)."""
-    records = _load_store(graphroot_fd, graphroot, "%s-containers" % driver, "containers.json", owners, errors)
     by_layer, by_image = {}, {}
-    for record in records or []:
+    for record in records:
         if isinstance(record.get("layer"), str):
             # escaped only for the layers that have a config
             by_layer[record["layer"]] = (_text_field(record, "id"), _first_name(record))
         if _text_field(record, "image"):
             by_image.setdefault(record["image"], []).append(_first_name(record) or _text_field(record, "id"))
-    return by_layer, by_image, len(records or [])
+    return by_layer, by_image, len(records)
+
+
+def _other_drivers(graphroot_fd, graphroot):
+    """Not examined: the layers of each driver this scan has no layout for, found by the
+    <driver>-layers, -images or -containers directory containers/storage keeps for it."""
+    drivers = set()
+    for name in os.listdir(graphroot_fd):
+        for suffix in RECORD_SUFFIXES:
+            if name.endswith(suffix) and name[:-len(suffix)] and name[:-len(suffix)] not in SCANNED_DRIVERS:
+                drivers.add(name[:-len(suffix)])
+    return [{"path": display(os.path.join(graphroot, driver)),
+             "why": "storage driver %s: its layers are not examined (this audit reads %s layers)"
+                    % (display(driver), ", ".join(SCANNED_DRIVERS))} for driver in sorted(drivers)]
 
 
 def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers_by_image):
@@ -269,7 +364,7 @@ def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers
 
 
 def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False, subordinate=()):
-    """(records, errors, identity) of one graphroot; identity is None when it does not exist.
+    """(records, errors, identity, not examined) of one store; identity is None when it does not exist.
 
     Directories on the way may belong to root, to ``owner_uid`` or to one of its ``subordinate``
     id ranges; a config file is read or changed only when ``owner_uid`` or a subordinate id owns
@@ -279,16 +374,17 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
     root = hostfs.HostRoot.of(root)
     owners = hostfs.Ids((hostfs.ROOT_UID, owner_uid), subordinate)
     file_owners = hostfs.Ids((owner_uid,), subordinate)
-    records, errors = [], []
+    records, errors, not_examined = [], [], []
     try:
         graphroot_fd = hostfs.open_dir(root, entry["path"], owners)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             errors.append({"path": display(entry["path"]), "error": hostfs.describe(exc)})
-        return records, errors, None
+        return records, errors, None, not_examined
     try:
         st = os.fstat(graphroot_fd)
         identity = [st.st_dev, st.st_ino]
+        not_examined.extend(_other_drivers(graphroot_fd, entry["path"]))
         for driver, layers_dir, rootfs_subdir in LAYER_LAYOUTS:
             try:
                 layers_fd = hostfs.open_below(graphroot_fd, layers_dir, owners, entry["path"])
@@ -298,8 +394,8 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                                    "error": hostfs.describe(exc)})
                 continue
             try:
-                containers, by_image, count = _containers_by_layer(graphroot_fd, entry["path"], driver, owners,
-                                                                   errors)
+                containers, by_image, count = _containers_by_layer(
+                    _container_records(root, entry, driver, owners, errors))
                 images = None  # images.json and layers.json are read only when a layer needs them
                 entry["containers"] = entry.get("containers", 0) + count
                 suffix = "/%s/%s" % (rootfs_subdir, CONFIG_NAME) if rootfs_subdir else "/" + CONFIG_NAME
@@ -339,7 +435,7 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                 os.close(layers_fd)
     finally:
         os.close(graphroot_fd)
-    return records, errors, identity
+    return records, errors, identity, not_examined
 
 
 def impact(record, container_id):
@@ -359,22 +455,44 @@ def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, f
         os.close(layer_fd)
 
 
+def user_stores(root, name, uid, home, rootless_storage_path):
+    """(store entries, not examined, errors) of one rootless user, as containers/storage decides
+    them (types/options.go loadStoreOptionsFromConfFile, getRootlessStorageOpts): with a
+    storage.conf of her own, everything comes from it (graphroot, else its rootless_storage_path,
+    else the default; its runroot, transient_store, imagestore and additional stores); without
+    one, the system's rootless_storage_path or the default graphroot, and nothing else of the
+    system's file. Read as the user (the caller's business)."""
+    def expand(path):
+        return _expand_home(path, home, name, uid)
+
+    runroot = "/run/user/%d/containers" % uid  # $XDG_RUNTIME_DIR/containers
+    default = home + "/" + ROOTLESS_GRAPHROOT
+    tables, errors = _merged_tables(root, (("storage",), ("storage", "options")),
+                                    (home + "/.config/containers/storage.conf",), (), (hostfs.ROOT_UID, uid))
+    if tables[("storage",)] or tables[("storage", "options")]:
+        own_default = _text(tables[("storage",)], "rootless_storage_path") or default
+        entries, not_examined = stores_of(tables, name, own_default, runroot, "rootless", expand)
+    else:
+        entries, not_examined = [_entry(expand(rootless_storage_path or default), name, "rootless", runroot)], []
+    return entries, not_examined, errors
+
+
 def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode, subordinate=()):
-    """One rootless user's storage, run as that user. Without ``graphroot``, the user's own
-    storage.conf (then the system's rootless_storage_path, then the default) decides it.
-    A stale file owned by one of the user's ``subordinate`` ids is marked ``fix_as_root``."""
+    """One rootless user's stores, run as that user: the ``graphroot`` asked for, else those of
+    user_stores(). A stale file owned by one of the user's ``subordinate`` ids is marked
+    ``fix_as_root``."""
     root = hostfs.HostRoot(root_path)
-    owners = (hostfs.ROOT_UID, uid)
-    conf_errors, source = [], "storage_roots"
-    if not graphroot:
-        own_conf, conf_errors = _merged_table(root, ("storage",), (home + "/.config/containers/storage.conf",), (),
-                                              owners)
-        chosen = _text(own_conf, "graphroot") or rootless_storage_path or home + "/" + ROOTLESS_GRAPHROOT
-        graphroot, source = _expand_home(chosen, home, name, uid), "rootless"
-    entry = _entry(graphroot, name, source)
-    records, errors, identity = scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate)
-    return {"entry": entry, "files": records, "errors": [{"path": None, "error": e} for e in conf_errors] + errors,
-            "identity": identity}
+    if graphroot:
+        entries, not_examined, conf_errors = [_entry(graphroot, name, "storage_roots")], [], []
+    else:
+        entries, not_examined, conf_errors = user_stores(root, name, uid, home, rootless_storage_path)
+    results = []
+    for entry in entries:
+        records, errors, identity, missed = scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate)
+        results.append({"entry": entry, "files": records, "errors": errors, "identity": identity,
+                        "not_examined": missed})
+    return {"stores": results, "not_examined": not_examined,
+            "errors": [{"path": None, "error": e} for e in conf_errors]}
 
 
 def _nothing_to_scan(root, home):
@@ -398,8 +516,9 @@ def _nothing_to_scan(root, home):
 
 def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user, subordinate):
     name, uid, gid, home = user
+    nothing = {"stores": [], "not_examined": [], "errors": []}
     if graphroot is None and rootless_storage_path is None and _nothing_to_scan(root, home):
-        return {"entry": None, "files": [], "errors": [], "identity": None}
+        return nothing
     args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
     if os.geteuid() != 0:  # no privilege to drop: the kernel already judges every access as ours
         return scan_user(*args)
@@ -407,13 +526,14 @@ def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode
     try:
         result = as_user(uid, gid, _groups(root, name, gid), scan_user, args + (ranges,))
     except hostfs.ChildFailed as exc:
-        return {"entry": None, "files": [], "identity": None,
-                "errors": [{"path": display(graphroot or home),
-                            "error": "scanning the storage of %s as that user failed: %s" % (display(name), exc)}]}
-    for record in result["files"]:
-        location = record.pop("fix_as_root", None)
-        if location:
-            _fix_as_root(root, result["entry"]["path"], location, uid, ranges, record, mode, check_mode)
+        return dict(nothing, errors=[{"path": display(graphroot or home),
+                                      "error": "scanning the storage of %s as that user failed: %s"
+                                               % (display(name), exc)}])
+    for store in result["stores"]:
+        for record in store["files"]:
+            location = record.pop("fix_as_root", None)
+            if location:
+                _fix_as_root(root, store["entry"]["path"], location, uid, ranges, record, mode, check_mode)
     return result
 
 
@@ -479,36 +599,45 @@ def _owner_of(root, path, users):
 
 
 def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_user=hostfs.run_as_user):
-    """Scan all storage; with ``fix`` set ``mode`` on every regular file others cannot read."""
+    """Scan all storage; with ``fix`` set ``mode`` on every regular file others cannot read.
+
+    ``not_examined`` names every place the host's tools use that this scan could not look at
+    (a store's other driver, an additional layer store); with ``errors`` it is what a verdict
+    must admit it did not see."""
     root = hostfs.HostRoot.of(root)
-    system, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
+    system, not_examined, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
     errors = [{"path": None, "error": e} for e in config_errors]
     users = _users(root)
     subordinate = subordinate_ids(root) if users else {}
     roots, files, seen = [], [], set()
 
-    def take(entry, result_files, result_errors, identity):
-        errors.extend(result_errors)
-        if identity is None or tuple(identity) in seen:
-            return
-        seen.add(tuple(identity))
-        roots.append(entry)
-        files.extend(result_files)
+    def take(result):
+        errors.extend(result["errors"])
+        not_examined.extend(result["not_examined"])
+        for store in result["stores"]:
+            errors.extend(store["errors"])
+            not_examined.extend(store["not_examined"])
+            if store["identity"] is None or tuple(store["identity"]) in seen:
+                continue
+            seen.add(tuple(store["identity"]))
+            roots.append(store["entry"])
+            files.extend(store["files"])
 
     for entry in system:
         owner = _owner_of(root, entry["path"], users) if entry["source"] == "storage_roots" else None
         if owner is None:
-            take(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode))
+            records, errs, identity, missed = scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode)
+            take({"stores": [{"entry": entry, "files": records, "errors": errs, "identity": identity,
+                              "not_examined": missed}], "not_examined": [], "errors": []})
         else:
-            result = _scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user, subordinate)
-            take(result["entry"], result["files"], result["errors"], result["identity"])
+            take(_scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user, subordinate))
     for user in users:
-        result = _scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate)
-        take(result["entry"], result["files"], result["errors"], result["identity"])
+        take(_scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate))
     counts = dict((status, sum(1 for f in files if f["status"] == status)) for status in STATUSES)
     # of the files still owner-only: what they do to their containers
     counts.update((kind, sum(1 for f in files if f["status"] == UNREADABLE and f.get("impact") == kind))
                   for kind in IMPACTS)
     counts["total"] = len(files)
     counts["changed"] = sum(1 for f in files if f["changed"])
-    return {"files": files, "counts": counts, "storage_roots": roots, "errors": errors}
+    return {"files": files, "counts": counts, "storage_roots": roots, "errors": errors,
+            "not_examined": not_examined}

@@ -170,8 +170,27 @@ runtimes:
       description: Why C(--version) could not be fully read, or null.
       type: str
       sample: "/usr/bin/crun --version timed out after 5s"
+other_runtimes:
+  description:
+    - Runtimes the container tools' configuration names (C([engine] runtime), C([engine.runtimes]), CRI-O's
+      C([crio.runtime.runtimes])) that answered C(--version) as another program (runc, kata...). Each was examined
+      and is not a crun.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/usr/bin/runc", "realpath": "/usr/bin/runc"}]
+not_examined:
+  description:
+    - Runtime binaries that were not run, with why. A binary, or a directory on its way, that a user other than
+      root owns or may write is never run as root; while one is listed, no advisory reads C(fixed) or
+      C(not_applicable).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/opt/alice/krun", "why": "runtime /opt/alice/krun: /opt/alice belongs to uid 1000 or others
+            may write it: not run as root to ask its version"}]
 errors:
-  description: Configuration files that could not be parsed; the rest of the discovery went on.
+  description: Configuration files that could not be parsed; the rest of the discovery went on, and the verdicts say so.
   returned: always
   type: list
   elements: str

@@ -225,13 +225,28 @@ upgrade:
   sample: {"checked": true, "needed": {"crun": "1.20-1"}, "manager": "apt", "offered": ["1.20-1"],
            "fixed_offered": null, "error": null}
 storage_roots:
-  description: The graphroots scanned.
+  description:
+    - The stores scanned, as containers/storage uses them - each graphroot (C(source) C(default), C(storage.conf),
+      C(rootless), C(crio.conf) or C(storage_roots)), each C(imagestore) and each C(additionalimagestores) entry
+      - with the runroot whose records count when C(transient) (transient_store) is set.
   returned: always
   type: list
   elements: dict
-  sample: [{"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12}]
+  sample: [{"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12,
+            "runroot": "/run/containers/storage", "transient": false, "records_from": null}]
+coverage:
+  description:
+    - Whether everything that could change the verdict was examined. C(not_examined) names each place the host's
+      tools use that the audit could not look at, with why (a storage driver it has no layout for, an additional
+      layer store, a runtime binary someone other than root controls, which is never run as root).
+    - While anything is not examined, or RV(errors) is not empty, no crun advisory reads C(fixed) or
+      C(not_applicable); it is C(unknown), naming what was not seen.
+  returned: always
+  type: dict
+  sample: {"complete": false, "not_examined": [{"path": "/var/lib/containers/storage/zfs",
+           "why": "storage driver zfs: its layers are not examined (this audit reads overlay, vfs, btrfs, aufs layers)"}]}
 errors:
-  description: What could not be read, with the reason; the audit went on without it.
+  description: What could not be read, with the reason; the audit went on without it, and the verdict says so.
   returned: always
   type: list
   elements: dict

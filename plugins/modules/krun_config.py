@@ -192,13 +192,24 @@ counts:
   sample: {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1, "changed": 0, "env_lost": 1,
            "image_layer": 0, "root_only": 0}
 storage_roots:
-  description: The graphroots scanned, who owns each, where it came from and how many containers it holds.
+  description:
+    - The stores scanned (graphroots, C(imagestore), C(additionalimagestores) entries), who owns each, where it
+      came from and how many containers it holds.
   returned: always
   type: list
   elements: dict
   sample:
     - {"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12}
     - {"path": "/home/alice/.local/share/containers/storage", "owner": "alice", "source": "rootless", "containers": 2}
+not_examined:
+  description:
+    - Places the host's container tools use that the scan could not look at, with why - a storage driver it has
+      no layout for (zfs), an additional layer store. Together with RV(errors), what the scan did not see.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/var/lib/containers/storage/zfs",
+            "why": "storage driver zfs: its layers are not examined (this audit reads overlay, vfs, btrfs, aufs layers)"}]
 errors:
   description: Paths that could not be read or fixed, with the reason; the rest of the scan went on.
   returned: always

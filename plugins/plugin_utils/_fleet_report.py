@@ -96,7 +96,8 @@ def host_report(hostvars, host):
     return plain(report) if report else None
 
 
-HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "summary")
+HOST_COLUMNS = ("host", "status", "crun_versions", "packages", "unreadable_files", "suspicious_files", "not_examined",
+                "summary")
 FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid", "container_id", "container_name",
                 "image_names", "storage_owner", "target")
 
@@ -140,19 +141,21 @@ def summarise(hostvars, hosts):
         if not report:
             rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
                          "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
+                         "not_examined": 0,
                          "advisories": [], "action": "check that the host is reachable and audit it again"})
             continue
         try:
             if not isinstance(report, dict):
                 raise TypeError("not a mapping")
             row = _ROW.search(report)
+            row["not_examined"] = _unexamined(report)
             row["action"] = recommended_action(report)
             for key, detail in remedies(report).items():
                 steps.setdefault(key, []).append((host, detail if key in ("files", "suspicious") else 0))
         except (jmespath.exceptions.JMESPathError, TypeError, AttributeError, KeyError, ValueError):
             # One host's odd fact must not take the fleet's report down: it is shown as unknown.
             row = {"status": "unknown", "summary": "malformed audit report (unexpected types)", "crun_versions": "",
-                   "packages": "", "unreadable_files": 0, "suspicious_files": 0, "advisories": [],
+                   "packages": "", "unreadable_files": 0, "suspicious_files": 0, "not_examined": 0, "advisories": [],
                    "action": "audit the host again"}
         report = report if isinstance(report, dict) else {}
         row["host"] = host
@@ -168,6 +171,8 @@ def summarise(hostvars, hosts):
         "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", rows),
         "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", rows),
         "no_data_hosts": jmespath.search(_HOSTS_WITH % NO_DATA, rows),
+        # hosts whose verdict rests on incomplete coverage: something their tools use was not examined
+        "incomplete_coverage_hosts": jmespath.search("[?not_examined > `0`].host", rows),
         "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, rows)))
                            for aid in advisory_ids),
         "files": files,
@@ -188,6 +193,12 @@ def summarise(hostvars, hosts):
             "container_name: container_name, path: path}", files),
         "hosts": rows,
     }
+
+
+def _unexamined(report):
+    """How many places the host's tools use were not examined or could not be read."""
+    coverage = report.get("coverage") if isinstance(report.get("coverage"), dict) else {}
+    return sum(len(value) for value in (coverage.get("not_examined"), report.get("errors")) if isinstance(value, list))
 
 
 def _next_steps(steps, rows, images):
@@ -404,7 +415,10 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         "<title>%s</title><style>%s</style></head><body>" % (escape(title), CSS),
         "<h1>%s</h1>" % escape(title),
         '<p class="lead"><span id="hosts-total">%d</span> hosts audited; <span id="files-total">%d</span> '
-        ".krun_config.json files found in container storage.</p>" % (summary["hosts_total"], files.get("total", 0)),
+        ".krun_config.json files found in container storage; <span id=\"incomplete-coverage\">%d</span> hosts' "
+        "verdicts rest on incomplete coverage (something their container tools use was not examined: see each "
+        "host's why).</p>" % (summary["hosts_total"], files.get("total", 0),
+                              len(summary.get("incomplete_coverage_hosts", []))),
         '<div class="tiles">%s</div>' % tiles,
         '<div id="charts">%s %s</div>' % (
             bar_chart("Hosts by status", counts, HOST_STATUSES),

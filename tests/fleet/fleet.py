@@ -53,7 +53,18 @@ NEIGH_SYSCTLS = {"net.ipv4.neigh.default.gc_thresh2": 4096, "net.ipv4.neigh.defa
 # kind -> weight. Expected audit status per kind is in expected_status().
 KINDS = (("no_crun", 15), ("debian_181", 25), ("krun_181", 35), ("fixed_121_stale", 15), ("fixed_121_clean", 10))
 # kind -> the package layer its hosts stack (see build_layers)
-LAYER_OF = {"krun_181": "affected", "fixed_121_stale": "fixed", "fixed_121_clean": "fixed"}
+LAYER_OF = {"krun_181": "affected", "fixed_121_stale": "fixed", "fixed_121_clean": "fixed",
+            "krun_by_path": "fixed", "image_store_stale": "fixed"}
+# Hosts whose state only the stores and runtimes their tools use reveal, placed whatever the seed
+# draws (a fleet of 3 hosts or more has both), each on the fixed layer (packaged crun 1.21):
+# - krun_by_path: podman's default runtime is [engine] runtime = "/opt/vm/bin/krun", a copy of the
+#   real crun 1.8.1 binary; conmon runs it as krun, so it runs the krun handler. Nothing on PATH
+#   shows it. Affected (crun-1685 and CVE-2025-24965); the hook mitigates only the first.
+# - image_store_stale: an additional image store (/usr/lib/containers/storage, as bootc lays it
+#   out) holds an image layer with an owner-only config. Affected until the sweep fixes it.
+PLACED = {1: "krun_by_path", 2: "image_store_stale"}
+BY_PATH_KRUN = "opt/vm/bin/krun"
+IMAGE_STORE = "usr/lib/containers/storage"
 STORAGE = "var/lib/containers/storage"
 APT_NO_CACHE = "etc/apt/apt.conf.d/docker-clean"
 
@@ -146,6 +157,7 @@ def seed_host(index, seed):
     rng = random.Random(seed * 100003 + index)
     upper = os.path.join(host_dir(index), "upper")
     kind = rng.choices([k for k, _w in KINDS], weights=[w for _k, w in KINDS])[0]
+    kind = PLACED.get(index, kind)
     opaque_dir(upper, "var/lib/containers")  # this machine's own containers stay out of every host
     opaque_dir(upper, "etc/ansible")  # and so do its facts files
     opaque_dir(upper, "usr/share/containers/oci/hooks.d")
@@ -163,6 +175,21 @@ def seed_host(index, seed):
         stale_kind = kind == "fixed_121_stale"
         stale, planted = seed_storage(upper, rng, rng.randint(2, 30), 0.5 if stale_kind else 0.0,
                                       min_stale=1 if stale_kind else 0)
+    elif kind == "krun_by_path":
+        binary = os.path.join(upper, BY_PATH_KRUN)
+        os.makedirs(os.path.dirname(binary))
+        shutil.copy2(os.path.join(FLEET, "layers", "affected", "upper", "usr", "bin", "crun"), binary)
+        write(os.path.join(upper, "etc/containers/containers.conf"), '[engine]\nruntime = "/%s"\n' % BY_PATH_KRUN)
+    elif kind == "image_store_stale":
+        write(os.path.join(upper, "etc/containers/storage.conf"),
+              '[storage]\ndriver = "overlay"\n[storage.options]\nadditionalimagestores = ["/%s"]\n' % IMAGE_STORE)
+        layer = "%064x" % rng.getrandbits(256)
+        write(os.path.join(upper, IMAGE_STORE, "overlay", layer, "diff", ".krun_config.json"),
+              json.dumps({"process": {"user": {"uid": 0}, "env": ["container=oci"]}}), 0o700)
+        write(os.path.join(upper, IMAGE_STORE, "overlay-images", "images.json"),
+              json.dumps([{"id": "%064x" % rng.getrandbits(256), "names": ["localhost/shared:1"], "layer": layer}]))
+        write(os.path.join(upper, IMAGE_STORE, "overlay-layers", "layers.json"), json.dumps([{"id": layer}]))
+        stale = ["/%s/overlay/%s/diff/.krun_config.json" % (IMAGE_STORE, layer)]
     rootless = kind in ("krun_181", "fixed_121_stale") and rng.random() < 0.3
     if rootless:
         with open("/etc/passwd") as handle:
@@ -180,7 +207,7 @@ def expected_status(kind, stale):
     if stale:
         return "affected"
     return {"no_crun": "not_applicable", "debian_181": "not_applicable", "krun_181": "affected",
-            "fixed_121_stale": "fixed", "fixed_121_clean": "fixed"}[kind]
+            "fixed_121_stale": "fixed", "fixed_121_clean": "fixed", "krun_by_path": "affected"}[kind]
 
 
 # ---------------------------------------------------------------- hosts

@@ -75,9 +75,13 @@ def host_shell(fleet, host, command):
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
+def by_kind(fleet, kind):
+    return sorted(h for h, t in fleet["truth"].items() if t["kind"] == kind)
+
+
 def test_the_seed_covers_every_kind_of_host(fleet):
     kinds = {host["kind"] for host in fleet["truth"].values()}
-    assert {"no_crun", "debian_181", "krun_181", "fixed_121_stale"} <= kinds
+    assert {"no_crun", "debian_181", "krun_181", "fixed_121_stale", "krun_by_path", "image_store_stale"} <= kinds
     # every crun is real code, installed as its package
     crun_of = {"krun_181": "1.8.1-1+fleetfix1 crun version 1.8.1 +LIBKRUN",
                "fixed_121_stale": "1.21-1+fleetfix1 crun version 1.21 +LIBKRUN"}
@@ -167,12 +171,32 @@ def test_a_locked_package_manager_fails_that_host_alone(fleet, tmp_path):
     assert any("locked by another process" in m and "nothing was changed" in m for m in messages), messages
 
 
+def test_the_stores_and_runtimes_only_the_tools_configuration_names_decide_the_verdict(fleet):
+    """Reads the audit run above: the host whose krun is podman's default runtime by path, and the
+    host whose stale file is only in an additional image store, are affected for what they are."""
+    rows = dict((row["host"], row) for row in fleet_report(fleet)["hosts"])
+    (by_path,), (image_store,) = by_kind(fleet, "krun_by_path"), by_kind(fleet, "image_store_stale")
+    assert rows[by_path]["status"] == "affected" and "/opt/vm/bin/krun=1.8.1" in rows[by_path]["crun_versions"]
+    assert "krun entry point /opt/vm/bin/krun" in rows[by_path]["summary"]
+    assert (rows[image_store]["status"], rows[image_store]["unreadable_files"]) == ("affected", 1)
+    files = [f for f in fleet_report(fleet)["files"] if f["host"] == image_store]
+    assert [(f["storage_root"], f["impact"], f["image_names"]) for f in files] == [
+        ("/usr/lib/containers/storage", "image_layer", "localhost/shared:1")]
+
+
 def test_remediate_fixes_every_host_in_batches_then_changes_nothing(fleet):
-    args = ["-e", "upgrade_update_cache=false", "-e", "remediate_batch=5"]
+    # the host running crun 1.8.1 by path outside any package stays affected by CVE-2025-24965 (the
+    # hook mitigates only crun-1685): remediation fails it, and says why
+    (by_path,) = by_kind(fleet, "krun_by_path")
+    alone = run(fleet, "fleetfix.crun.remediate", "-e", "upgrade_update_cache=false", "--limit", by_path)
+    assert alone.rc == 2 and any("still affected after remediation" in m and "CVE-2025-24965 affected" in m
+                                 for m in alone.failure_messages()), alone.failure_messages()
+    args = ["-e", "upgrade_update_cache=false", "-e", "remediate_batch=5", "--limit", "all:!%s" % by_path]
     first = run(fleet, "fleetfix.crun.remediate", *args)
     assert first.rc == 0, first.failure_messages()
     report = fleet_report(fleet)
     assert report["counts"]["affected"] == 0 and report["counts"]["no_data"] == 0
+    assert report["hosts_total"] == len(fleet["truth"]) - 1  # the play's hosts: --limit left one out
     assert report["file_counts"]["unreadable_by_user"] == 0
     # apt upgraded every affected host from its local repository to the real 1.21 build
     upgraded = dict((host, host_shell(fleet, host, "dpkg-query -W -f '${Version}' crun; crun --version | head -1"))
@@ -201,10 +225,11 @@ def test_a_host_that_goes_away_mid_run_is_reported_unreachable_and_the_rest_fini
     assert time.monotonic() - started > 3.0, "the run ended before the host was stopped"
     unreachable = sorted(h for h, s in result.data["stats"].items() if s["unreachable"])
     assert unreachable == [last]
-    assert all(s["failures"] == 0 for s in result.data["stats"].values())
+    (by_path,) = by_kind(fleet, "krun_by_path")  # fails as in the remediate test above
+    assert sorted(h for h, s in result.data["stats"].items() if s["failures"]) == [by_path]
     report = fleet_report(fleet)
     assert report["hosts_total"] == len(fleet["truth"])
     # gone before its audit: no data; gone after it: the verdict it had before any change
     statuses = dict((h["host"], h["status"]) for h in report["hosts"])
     assert statuses[last] in ("no_data", "affected")
-    assert all(status != "affected" for host, status in statuses.items() if host != last), statuses
+    assert all(status != "affected" for host, status in statuses.items() if host not in (last, by_path)), statuses

@@ -10,6 +10,7 @@ EXPECTED = {
     "fleetfix-audit-bookworm": ("not_applicable", "1.8.1", "1.8.1-1+deb12u1", []),
     "fleetfix-audit-trixie": ("fixed", "1.21", "1.21-1", []),
     "fleetfix-audit-krun": ("affected", "1.8.1", "1.8.1-1+fleetfix1", ["/usr/bin/krun"]),
+    "fleetfix-audit-imagestore": ("affected", "1.21", "1.21-1", []),
 }
 REPORTS = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "reports")
 
@@ -44,12 +45,24 @@ def test_libkrun_feature_decides_applicability(host):
     assert ("+LIBKRUN" in features) == (host.backend.name == "fleetfix-audit-krun")
 
 
+def test_the_stale_layer_of_the_additional_image_store_is_found_and_named(host):
+    report = facts(host)
+    stale = [(f["storage_root"], f["impact"], [n for i in f["images"] for n in i["names"]])
+             for f in report["files"] if f["status"] == "unreadable_by_user"]
+    if host.backend.name == "fleetfix-audit-imagestore":
+        assert stale == [("/usr/lib/containers/storage", "image_layer", ["localhost/shared-stale:latest"])]
+        assert "1 in image layers" in report["summary"]
+    else:
+        assert stale == []
+    assert report["coverage"] == {"complete": True, "not_examined": []} and report["errors"] == []
+
+
 def test_controller_report_agrees_with_the_facts_files(host):
     with open(os.path.join(REPORTS, "fleet.json")) as handle:
         fleet = json.load(handle)
     row = next(r for r in fleet["hosts"] if r["host"] == host.backend.name)
     assert row["status"] == facts(host)["status"]
-    assert fleet["counts"]["affected"] == 1 and fleet["affected_hosts"] == ["fleetfix-audit-krun"]
+    assert fleet["affected_hosts"] == ["fleetfix-audit-imagestore", "fleetfix-audit-krun"]
     with open(os.path.join(REPORTS, "hosts.csv")) as handle:
         rows = {r["host"]: r for r in csv.DictReader(handle)}
     assert rows[host.backend.name]["status"] == EXPECTED[host.backend.name][0]

@@ -238,3 +238,16 @@ def test_a_report_that_is_not_json_is_malformed_not_a_crash(odd):
     summary = fleet_summary({"h1": {"ansible_facts": {"fleetfix_crun": report}}}, ["h1"])
     assert summary["unknown_hosts"] == ["h1"]
     assert summary["hosts"][0]["summary"] == "malformed audit report (unexpected types)"
+
+
+def test_hosts_whose_verdict_rests_on_incomplete_coverage_are_counted_and_shown(tmp_path):
+    root = tmp_path / "zfs-host"
+    fixed_host(root)
+    os.makedirs(str(root / "var/lib/containers/storage/zfs-layers"))
+    hostvars = {"zfs-01": {"ansible_facts": {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}}}
+    summary = fleet_summary(hostvars, ["zfs-01"])
+    assert (summary["incomplete_coverage_hosts"], summary["unknown_hosts"]) == (["zfs-01"], ["zfs-01"])
+    assert list(csv.DictReader(io.StringIO(fleet_csv(summary, "hosts"))))[0]["not_examined"] == "1"
+    assert '<span id="incomplete-coverage">1</span>' in fleet_html(summary)
+    step = next(s for s in summary["next_steps"] if s["step"].startswith("look at what the audit could not examine"))
+    assert step["hosts"] == ["zfs-01"]

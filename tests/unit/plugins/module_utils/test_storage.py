@@ -266,4 +266,4 @@ def test_containers_storage_conf_overrides_the_system_file_like_podman(tmp_path,
     StorageTree("/", str(tmp_path / "private")).add_krun_config("p1")
     monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
     roots = storage.storage_roots("/")[0]
-    assert roots[0] == {"path": str(tmp_path / "private"), "owner": "root", "source": "storage.conf", "containers": 0}
+    assert (roots[0]["path"], roots[0]["owner"], roots[0]["source"]) == (str(tmp_path / "private"), "root", "storage.conf")
