@@ -57,18 +57,38 @@ ADVISORIES = (
     },
 )
 
-# libkrun's own version decides three more outcomes, whatever the file's mode: each pairs the cruns
-# that rely on a libkrun behaviour with the first libkrun that has it ("component": "libkrun").
+# libkrun's own version decides more outcomes, whatever the file's mode: each pairs the cruns that
+# rely on a libkrun behaviour with the first libkrun that has it ("component": "libkrun"). Checked
+# against libkrun's git history through its newest release, 1.19.0 (NEWEST_KNOWN_LIBKRUN).
 ADVISORIES += (
     {
         "id": "libkrun-config-keys",
         "component": "libkrun",
-        "title": "libkrun before 1.4.9 matches the keys of /.krun_config.json case-sensitively, so every "
-                 "container loses its environment, root ones included",
+        "title": "libkrun before 1.4.10 loses the environment it reads from /.krun_config.json: before 1.4.9 "
+                 "it matches the keys case-sensitively (every container), and 1.4.9 takes a value \"env\" "
+                 "(podman run IMAGE env) for the environment's key",
         "crun_from": KRUN_CONFIG_INTRODUCED,
-        "fixed_libkrun": (1, 4, 9),
-        "loses": "every container's environment, whatever the file's mode",
-        "url": "libkrun 1.4.9",
+        "fixed_libkrun": (1, 4, 10),
+        "loses": "the environment (every container's before 1.4.9; in 1.4.9 every container whose config holds "
+                 "the value \"env\", such as podman run IMAGE env)",
+        # libkrun 5973a3e1 (1.4.9, case-insensitive keys); 061bb0e4 (1.4.10 and 1.5.0, the next token
+        # must be the array: libkrun issue 104, PR 106)
+        "url": "libkrun commits 5973a3e1 (1.4.9) and 061bb0e4 (1.4.10, issue 104)",
+    },
+    {
+        "id": "libkrun-env-escapes",
+        "component": "libkrun",
+        "title": "libkrun before 1.18.1 changes environment and argument values that hold escaped characters, "
+                 "for every user, root included",
+        "crun_from": KRUN_CONFIG_INTRODUCED,
+        "fixed_libkrun": (1, 18, 1),
+        "loses": "environment and argument values with escaped characters (they arrive changed: before 1.11.0 "
+                 "every escape stays literal; before 1.15.0 &, < and >, which Go's JSON encoder writes as "
+                 "\\u0026, \\u003c and \\u003e; from 1.11.0 through 1.18.0 \", \\ and newlines)",
+        # libkrun issue 276 (escapes kept literal); bfa78ac9 "init: escape json strings" (1.11.0);
+        # 63efbe4f "translate unicode strings into ascii" (1.15.0, issue 358); d19fbe1d
+        # "fix unescape_string() not advancing past escape characters" (1.18.1, issue 678)
+        "url": "libkrun issues 276, 358, 678; commits bfa78ac9 (1.11.0), 63efbe4f (1.15.0), d19fbe1d (1.18.1)",
     },
     {
         "id": "libkrun-command",
@@ -90,7 +110,24 @@ ADVISORIES += (
         "loses": "every container's working directory",
         "url": "libkrun 1.11.1",
     },
+    {
+        "id": "libkrun-virtiofs2",
+        "component": "libkrun",
+        "title": "crun 1.28 and newer need krun_add_virtiofs2, which libkrun has from 1.9.5: with an older "
+                 "libkrun no krun container starts",
+        "crun_from": (1, 28, 0),
+        "fixed_libkrun": (1, 9, 5),
+        "loses": "every krun container, which fails to start (\"could not find symbol krun_add_virtiofs2\") "
+                 "instead of losing its command or working directory",
+        # crun ac46d9a0 "krun: allow configuring the virtiofs device" (1.28: dlsym, error on a missing
+        # symbol, for every guest but SEV); libkrun include/libkrun.h has krun_add_virtiofs2 from v1.9.5
+        "url": "crun commit ac46d9a0 (1.28); libkrun 1.9.5",
+    },
 )
+# The newest libkrun release this table was checked against. A newer libkrun (libkrun's main has
+# replaced the C init that reads /.krun_config.json, libkrun 6ed74fac) is judged unknown, never
+# silently fixed or affected.
+NEWEST_KNOWN_LIBKRUN = (1, 19, 0)
 ADVISORY_IDS = tuple(advisory["id"] for advisory in ADVISORIES)
 # What a crun upgrade can change, and what only a libkrun upgrade can.
 CRUN_ADVISORY_IDS = tuple(a["id"] for a in ADVISORIES if a.get("component", "crun") == "crun")
@@ -164,6 +201,11 @@ def evaluate_libkrun(advisory, version, features, flavours, libkrun_version):
         return _verdict(advisory, UNKNOWN, "the version of libkrun at %s could not be determined (no versioned "
                         "file name, no package owns it); libkrun before %s loses %s"
                         % (where, fixed, advisory["loses"]))
+    if libkrun_version > NEWEST_KNOWN_LIBKRUN:
+        return _verdict(advisory, UNKNOWN, "libkrun %s at %s is newer than any release this check knows (%s); "
+                        "libkrun's development line replaced the init that reads /.krun_config.json, so what "
+                        "it loses is not known here" % (format_version(libkrun_version), where,
+                                                         format_version(NEWEST_KNOWN_LIBKRUN)))
     if libkrun_version < advisory["fixed_libkrun"]:
         return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s; upgrade libkrun to %s or "
                         "newer (neither a crun upgrade nor the hook helps)"

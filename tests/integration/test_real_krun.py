@@ -210,7 +210,7 @@ def test_the_packages_hold_the_real_builds_without_the_cache_rpath_and_name_the_
         assert os.readlink(str(tree / "usr" / "bin" / "krun")) == "crun"
         assert "libyajl2" in deb_field(deb, "Depends")
     standin = [name for name in os.listdir(str(out)) if name.startswith("libkrun1_")]
-    assert standin == ["libkrun1_1.11.1-0+fleetfix.standin1_amd64.deb"]
+    assert standin == ["libkrun1_1.18.1-0+fleetfix.standin1_amd64.deb"]
     assert "TEST STAND-IN" in deb_field(str(out / standin[0]), "Description")
     index = (out / "repo" / "Packages").read_text()
     assert "Package: crun\nVersion: 1.21-1+fleetfix1\n" in index and "1.8.1" not in index

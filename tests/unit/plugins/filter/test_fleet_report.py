@@ -86,8 +86,9 @@ def test_the_files_csv_says_what_each_file_does_to_its_container(summary):
 
 def test_junit_has_a_case_per_host_and_advisory(summary):
     suites = ElementTree.fromstring(fleet_junit(summary).split("\n", 1)[1])
-    assert [s.get("name") for s in suites] == ["crun-1685", "CVE-2025-24965", "libkrun-config-keys", "libkrun-command",
-                                               "libkrun-workdir"]
+    assert [s.get("name") for s in suites] == ["crun-1685", "CVE-2025-24965", "libkrun-config-keys",
+                                               "libkrun-env-escapes", "libkrun-command", "libkrun-workdir",
+                                               "libkrun-virtiofs2"]
     file_mode = suites[0]
     assert [c.get("name") for c in file_mode] == ["db-01", "empty-01", "gone-01", "odd-01", "web-01"]
     outcome = dict((c.get("name"), c[0].tag if len(c) else "passed") for c in file_mode)
@@ -95,7 +96,7 @@ def test_junit_has_a_case_per_host_and_advisory(summary):
                        "gone-01": "error"}
     assert (file_mode.get("tests"), file_mode.get("failures"), file_mode.get("errors"), file_mode.get("skipped")) == \
         ("5", "1", "2", "1")
-    assert suites.get("tests") == "25"
+    assert suites.get("tests") == "35"  # 5 hosts, 7 advisories
     assert "recommended action" in next(c for c in file_mode if c.get("name") == "web-01")[0].text
 
 

@@ -333,12 +333,35 @@ def libkrun_verdicts(result):
     return dict((v["id"], v["status"]) for v in result["runtimes"][0]["advisories"] if v["id"].startswith("libkrun-"))
 
 
+LIBKRUN_IDS = ("libkrun-config-keys", "libkrun-env-escapes", "libkrun-command", "libkrun-workdir", "libkrun-virtiofs2")
+
+
+def libkrun_expected(crun, fixed=(), affected=(), unknown=()):
+    """Every libkrun advisory's status for a crun: those the crun relies on are fixed unless named."""
+    relies_from = {"libkrun-command": (1, 21, 0), "libkrun-workdir": (1, 22, 0), "libkrun-virtiofs2": (1, 28, 0)}
+    version = _crun.advisories.parse_version(crun)
+    statuses = {}
+    for advisory in LIBKRUN_IDS:
+        status = "fixed" if version >= relies_from.get(advisory, (1, 7, 1)) else "not_applicable"
+        statuses[advisory] = "affected" if advisory in affected else "unknown" if advisory in unknown else status
+    return statuses
+
+
+# Each libkrun boundary on both sides, as libkrun's git history has it (see _advisories.py).
 @pytest.mark.parametrize("crun, libkrun, expected", [
-    ("1.20", "1.4.8", {"libkrun-config-keys": "affected", "libkrun-command": "not_applicable",
-                       "libkrun-workdir": "not_applicable"}),
-    ("1.21", "1.7.2", {"libkrun-config-keys": "fixed", "libkrun-command": "affected", "libkrun-workdir": "not_applicable"}),
-    ("1.22", "1.9.0", {"libkrun-config-keys": "fixed", "libkrun-command": "fixed", "libkrun-workdir": "affected"}),
-    ("1.22", "1.11.1", {"libkrun-config-keys": "fixed", "libkrun-command": "fixed", "libkrun-workdir": "fixed"}),
+    ("1.20", "1.4.8", libkrun_expected("1.20", affected=("libkrun-config-keys", "libkrun-env-escapes"))),
+    ("1.20", "1.4.9", libkrun_expected("1.20", affected=("libkrun-config-keys", "libkrun-env-escapes"))),
+    ("1.20", "1.4.10", libkrun_expected("1.20", affected=("libkrun-env-escapes",))),
+    ("1.21", "1.7.2", libkrun_expected("1.21", affected=("libkrun-env-escapes", "libkrun-command"))),
+    ("1.22", "1.9.0", libkrun_expected("1.22", affected=("libkrun-env-escapes", "libkrun-workdir"))),
+    ("1.22", "1.11.1", libkrun_expected("1.22", affected=("libkrun-env-escapes",))),
+    ("1.22", "1.18.0", libkrun_expected("1.22", affected=("libkrun-env-escapes",))),
+    ("1.22", "1.18.1", libkrun_expected("1.22")),
+    ("1.28", "1.9.4", libkrun_expected("1.28", affected=("libkrun-env-escapes", "libkrun-workdir",
+                                                         "libkrun-virtiofs2"))),
+    ("1.28", "1.9.5", libkrun_expected("1.28", affected=("libkrun-env-escapes", "libkrun-workdir"))),
+    ("1.29.1", "1.19.0", libkrun_expected("1.29.1")),
+    ("1.29.1", "1.19.1", libkrun_expected("1.29.1", unknown=LIBKRUN_IDS)),
 ])
 def test_the_libkrun_version_from_its_file_name_decides_the_libkrun_advisories(tmp_path, crun, libkrun, expected):
     krun_build(tmp_path, crun)
@@ -366,3 +389,13 @@ def test_a_libkrun_of_unknown_version_is_unknown_and_says_what_it_could_lose(tmp
     result = info(tmp_path)
     verdict = next(v for v in result["runtimes"][0]["advisories"] if v["id"] == "libkrun-config-keys")
     assert verdict["status"] == "unknown" and "could not be determined" in verdict["reason"]
+
+
+def test_a_libkrun_newer_than_any_release_the_table_knows_is_unknown_and_says_so(tmp_path):
+    """libkrun's development line replaced the init that reads the file (libkrun 6ed74fac): a
+    libkrun past the newest release checked is never called fixed or affected."""
+    krun_build(tmp_path, "1.29.1")
+    versioned_libkrun(tmp_path, "1.20.0")
+    verdicts = [v for v in info(tmp_path)["runtimes"][0]["advisories"] if v["id"].startswith("libkrun-")]
+    assert {v["status"] for v in verdicts} == {"unknown"}
+    assert all("newer than any release this check knows (1.19)" in v["reason"] for v in verdicts)
