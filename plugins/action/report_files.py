@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import stat
 import tempfile
 
 from ansible.plugins.action import ActionBase
@@ -17,13 +18,36 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
+# What a report file may be: the report is a few MiB at 10,000 hosts.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+
+
 def _current(path):
-    """(content, mode) of the file there, or (None, None)."""
+    """(content, mode) of the report file there, or (None, None) when there is none, or when what is
+    there is not one this controller's user could have written: a symlink, a FIFO, a device, a
+    hard link or another user's file (report_dir may be a shared directory). Those are never
+    opened for their content, never shown in a diff, and simply replaced."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(), os.fstat(handle.fileno()).st_mode & 0o7777
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None, None
+    except OSError:
+        return None, None  # a symlink (ELOOP) or anything else that cannot be opened: replaced
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid() \
+                or st.st_size > MAX_REPORT_BYTES:
+            return None, None
+        chunks, size = [], 0
+        while size <= MAX_REPORT_BYTES:
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), st.st_mode & 0o7777
+    finally:
+        os.close(fd)
 
 
 def _write(directory, name, data):
