@@ -202,10 +202,10 @@ def evaluate_libkrun(advisory, version, features, flavours, libkrun_version):
                         "file name, no package owns it); libkrun before %s loses %s"
                         % (where, fixed, advisory["loses"]))
     if libkrun_version > NEWEST_KNOWN_LIBKRUN:
+        shown_libkrun, newest = format_version(libkrun_version), format_version(NEWEST_KNOWN_LIBKRUN)
         return _verdict(advisory, UNKNOWN, "libkrun %s at %s is newer than any release this check knows (%s); "
                         "libkrun's development line replaced the init that reads /.krun_config.json, so what "
-                        "it loses is not known here" % (format_version(libkrun_version), where,
-                                                         format_version(NEWEST_KNOWN_LIBKRUN)))
+                        "it loses is not known here" % (shown_libkrun, where, newest))
     if libkrun_version < advisory["fixed_libkrun"]:
         return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s; upgrade libkrun to %s or "
                         "newer (neither a crun upgrade nor the hook helps)"

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _files as files
@@ -82,16 +83,17 @@ def problems(document, check_paths=True):
     found = []
     if not isinstance(document, dict):
         return ["not a JSON object"]
+    # Never a value of the document in a message: a hook file may name what it should not.
     if document.get("version") != "1.0.0":
-        found.append("version must be \"1.0.0\", got %r" % (document.get("version"),))
+        found.append("version must be \"1.0.0\"")
     hook = document.get("hook")
     if not isinstance(hook, dict) or not isinstance(hook.get("path"), str) or not hook.get("path"):
         found.append("hook.path is required")
     else:
         if not hook["path"].startswith("/"):
-            found.append("hook.path must be absolute, got %r" % hook["path"])
+            found.append("hook.path must be absolute")
         elif check_paths and not os.access(hook["path"], os.X_OK):
-            found.append("hook.path %s does not exist or is not executable" % hook["path"])
+            found.append("hook.path does not exist or is not executable")
         args = hook.get("args", [])
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             found.append("hook.args must be a list of strings")
@@ -109,12 +111,13 @@ def problems(document, check_paths=True):
             try:
                 re.compile(pattern)
             except (re.error, TypeError):
-                found.append("when holds an invalid regular expression %r" % (pattern,))
+                found.append("when holds an invalid regular expression")
     stages = document.get("stages")
     if not isinstance(stages, list) or not stages:
         found.append("stages must be a non-empty list")
     else:
-        found.extend("unknown stage %r" % s for s in stages if s not in KNOWN_STAGES)
+        if any(stage not in KNOWN_STAGES for stage in stages):
+            found.append("unknown stage")
     return found
 
 
@@ -130,8 +133,7 @@ def installed_hooks(root="/", dirs=None):
     for entry in hooks_dirs(root)[0] if dirs is None else dirs:
         for path in sorted(glob.glob(os.path.join(root.join(entry["path"]), "*.json"))):
             try:
-                with open(path, "rb") as handle:
-                    raw = handle.read()
+                raw = _read_hook_file(path, root)[0]
                 document = json.loads(raw.decode("utf-8"))
                 args = document["hook"]["args"]
                 program = next(a for a in args if os.path.basename(a) == PROGRAM_NAME)
@@ -143,11 +145,10 @@ def installed_hooks(root="/", dirs=None):
                        for p in (document["hook"]["path"], program)):
                 continue
             try:
-                with open(root.join(program), "rb") as handle:
-                    program_sha256 = hashlib.sha256(handle.read()).hexdigest()
-                    program_mode = "%04o" % (os.fstat(handle.fileno()).st_mode & 0o7777)
+                data, st = _read_hook_file(root.join(program), root)
             except (IOError, OSError):
                 continue
+            program_sha256, program_mode = hashlib.sha256(data).hexdigest(), "%04o" % (st.st_mode & 0o7777)
             found.append({"path": os.path.join(entry["path"], os.path.basename(path)), "dir": entry["path"],
                           "sha256": hashlib.sha256(raw).hexdigest(), "program": program,
                           "program_sha256": program_sha256, "program_mode": program_mode})
@@ -177,6 +178,41 @@ def in_place(report, program, program_content, python, name, hooks_dirs=(), add_
     return True
 
 
+MAX_HOOK_FILE_BYTES = 1024 * 1024
+
+
+def _read_hook_file(path, root=None):
+    """(bytes, stat) of a hook file or program, as podman reads it (a link followed: the directory is
+    root's, checked before anything is installed; under an alternate ``root``, resolved inside it,
+    never outside), but never a FIFO or device, and bounded."""
+    if root is not None and not root.is_host:
+        path = root.join(root.resolve(root.unjoin(path)) or root.unjoin(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise hostfs.UnsafePath(path, "not a regular file")
+        chunks, size = [], 0
+        while size <= MAX_HOOK_FILE_BYTES:
+            chunk = os.read(fd, MAX_HOOK_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_HOOK_FILE_BYTES:
+            raise hostfs.UnsafePath(path, "larger than %d bytes" % MAX_HOOK_FILE_BYTES)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
+
+
+def unsafe_hooks_dir(path):
+    """Why the hook must not go into hooks directory ``path``, or None: podman runs as root every
+    hook a file there names, so the directory and every one above it must be root's alone."""
+    problem = hostfs.not_root_controlled("/", path, missing_ok=True)
+    return problem and "%s (podman would run as root any hook another user put there)" % problem
+
+
 def invalid_hook_files(directory, ignore_name):
     """Existing hook files in directory that podman would refuse: [(path, problem)]."""
     bad = []
@@ -184,10 +220,12 @@ def invalid_hook_files(directory, ignore_name):
         if os.path.basename(path) == ignore_name:
             continue
         try:
-            with open(path, "rb") as handle:
-                document = json.loads(handle.read().decode("utf-8"))
-        except (IOError, OSError, ValueError) as exc:
-            bad.append((path, "unreadable or not JSON: %s" % exc))
+            document = json.loads(_read_hook_file(path)[0].decode("utf-8"))
+        except (IOError, OSError) as exc:
+            bad.append((path, "unreadable: %s" % hostfs.describe(exc)))
+            continue
+        except ValueError:
+            bad.append((path, "not JSON"))
             continue
         found = problems(document)
         if found:

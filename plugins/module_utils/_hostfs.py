@@ -200,10 +200,11 @@ def resolve_root_links(root, path):
     return resolved
 
 
-def not_root_controlled(root, path):
-    """Why root must not run the program at host ``path`` (symlinks already resolved), or None: it
-    and every directory on its way below ``root`` must belong to root and be writable by no one
-    else, or another user could put her code where root runs it."""
+def not_root_controlled(root, path, missing_ok=False):
+    """Why root must not run the program at host ``path`` (symlinks already resolved), or use the
+    directory there, or None: it and every directory on its way below ``root`` must belong to root
+    and be writable by no one else, or another user could put her code where root runs it. With
+    ``missing_ok``, the part of the path that does not exist yet is root's to create."""
     root = HostRoot.of(root)
     walked = "/"
     for part in _components(path):
@@ -211,6 +212,8 @@ def not_root_controlled(root, path):
         try:
             st = os.lstat(root.join(walked))
         except OSError as exc:
+            if missing_ok and exc.errno == errno.ENOENT:
+                return None
             return "%s: %s" % (display(walked), describe(exc))
         if not _only_root_writes(st):
             return "%s belongs to uid %d or others may write it" % (display(walked), st.st_uid)
@@ -378,8 +381,16 @@ def run_as_user(uid, gid, groups, func, args=(), timeout=600):
     the user (a credential change from root makes it non-dumpable). Raises ChildFailed with a
     reason when the child fails, dies or runs out of time.
     """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        read_end, write_end = os.pipe()
+    except OSError as exc:  # out of descriptors: this user's scan fails alone
+        raise ChildFailed("could not make a pipe: %s" % describe(exc))
+    try:
+        pid = os.fork()
+    except OSError as exc:  # a user exhausting the process limit: one error, not a traceback
+        os.close(read_end)
+        os.close(write_end)
+        raise ChildFailed("could not start a process: %s" % describe(exc))
     if pid == 0:  # pragma: no cover - the child's exit status and pipe are checked by the parent
         status = 1
         try:

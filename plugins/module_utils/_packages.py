@@ -14,6 +14,9 @@ __metaclass__ = type
 
 import os
 import re
+import shutil
+import stat
+import tempfile
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
@@ -125,6 +128,39 @@ def _for_this_arch(rows, machine=None):
         if len(row) == 2 and re.match(r"^\d", row[0]) and row[1] in wanted and row[0] not in versions:
             versions.append(row[0])
     return versions
+
+
+MAX_PACKAGE_FILE_BYTES = 512 * 1024 * 1024
+
+
+def pinned_copy(path):
+    """(copy, directory to remove): the package file at ``path`` opened once, checked to be a regular
+    file, and copied into a directory only root can reach. The version is read from the copy and
+    the copy is installed, so a file swapped at ``path`` in between (a directory others can write)
+    is never what gets installed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PackageError("the package file %s is not a regular file" % path)
+        if st.st_size > MAX_PACKAGE_FILE_BYTES:
+            raise PackageError("the package file %s is larger than %d bytes" % (path, MAX_PACKAGE_FILE_BYTES))
+        directory = tempfile.mkdtemp(prefix="fleetfix-package-")  # mode 0700, root's
+        copy = os.path.join(directory, os.path.basename(path))
+        with open(copy, "xb") as out:
+            copied = 0
+            while copied <= MAX_PACKAGE_FILE_BYTES:
+                chunk = os.read(fd, 1024 * 1024)
+                if not chunk:
+                    break
+                out.write(chunk)
+                copied += len(chunk)
+        if copied > MAX_PACKAGE_FILE_BYTES:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise PackageError("the package file %s grew past %d bytes" % (path, MAX_PACKAGE_FILE_BYTES))
+        return copy, directory
+    finally:
+        os.close(fd)
 
 
 def package_file_version(manager, path, timeout, runner):
@@ -268,26 +304,36 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
     names = list(names) or sorted(needed)
     manager, tool = manager_for(before["runtimes"])
     result["manager"] = manager
-    if package_file:
-        offered = [package_file_version(manager, package_file, timeout, runner)]
-        target = best_fixed(offered)
-    else:
-        if update and not check_mode:
-            update_cache(manager, tool, timeout, runner)
-        offered = available_versions(manager, tool, names[0], timeout, runner)
-        target = best_fixed(offered, version)
-    if target is None:
-        result["upgrade_available"] = False
-        source = "%s holds" % package_file if package_file else "the configured repositories offer"
-        result["reason"] = "%s %s %s; none is %s or newer%s" % (
-            source, names[0], ", ".join(offered) or "in no version", fixed,
-            " (pinned: %s)" % version if version else "")
-        return result
-    result.update(target_version=target, changed=True,
-                  reason="%s %s -> %s" % (", ".join(names), ", ".join(needed.values()) or "?", target))
-    if check_mode:
-        return result
-    install(manager, tool, names, None if package_file else target, package_file, timeout, runner)
+    pinned, copy = None, None
+    try:
+        if package_file:
+            try:
+                copy, pinned = pinned_copy(package_file)
+            except (IOError, OSError) as exc:
+                raise PackageError("cannot read the package file %s: %s" % (package_file, hostfs.describe(exc)))
+            offered = [package_file_version(manager, copy, timeout, runner)]
+            target = best_fixed(offered)
+        else:
+            if update and not check_mode:
+                update_cache(manager, tool, timeout, runner)
+            offered = available_versions(manager, tool, names[0], timeout, runner)
+            target = best_fixed(offered, version)
+        if target is None:
+            result["upgrade_available"] = False
+            source = "%s holds" % package_file if package_file else "the configured repositories offer"
+            result["reason"] = "%s %s %s; none is %s or newer%s" % (
+                source, names[0], ", ".join(offered) or "in no version", fixed,
+                " (pinned: %s)" % version if version else "")
+            return result
+        result.update(target_version=target, changed=True,
+                      reason="%s %s -> %s" % (", ".join(names), ", ".join(needed.values()) or "?", target))
+        if check_mode:
+            return result
+        # the same bytes that were inspected: the pinned copy, never the path again
+        install(manager, tool, names, None if package_file else target, copy, timeout, runner)
+    finally:
+        if pinned:
+            shutil.rmtree(pinned, ignore_errors=True)
     after = crun_info(runner, timeout=min(timeout, 10))
     result["runtimes"] = after["runtimes"]
     still = needs_upgrade(after["runtimes"])

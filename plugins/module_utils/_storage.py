@@ -401,11 +401,12 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                 suffix = "/%s/%s" % (rootfs_subdir, CONFIG_NAME) if rootfs_subdir else "/" + CONFIG_NAME
                 for layer in sorted(os.listdir(layers_fd)):
                     relative = layer + suffix
-                    # The common case, no file: one lstat. Only a name that exists is walked safely.
-                    if hostfs.lstat_at(layers_fd, relative) is None:
-                        continue
                     host_path = os.path.join(entry["path"], layers_dir, relative)
                     try:
+                        # The common case, no file: one lstat. Only a name that exists is walked
+                        # safely. Whatever goes wrong in one layer is that layer's error alone.
+                        if hostfs.lstat_at(layers_fd, relative) is None:
+                            continue
                         record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
                                                 file_owners, fix, mode, check_mode)
                     except OSError as exc:

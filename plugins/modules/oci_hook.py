@@ -66,6 +66,9 @@ options:
     description:
       - A hooks directory to add to podman's C(hooks_dir) through a C(containers.conf) drop-in, for hosts whose
         podman reads no directory you want to use. Empty for none.
+      - Like every hooks directory the hook goes into, it and every directory above it must belong to root and be
+        writable by no one else (podman runs as root every hook named there); otherwise nothing is changed and
+        the module fails naming the directory.
     type: str
     default: ""
   dropin:
@@ -173,6 +176,11 @@ def main():
     document = hooks.hook_document(params["python"], params["program"])
     result = dict(changed=False, hooks_dirs=targets, discovered=discovered, document=document, changed_paths=[],
                   invalid_hooks=[], config_errors=errors)
+    unsafe = [(directory, hooks.unsafe_hooks_dir(directory)) for directory in targets]
+    unsafe = [(directory, why) for directory, why in unsafe if why]
+    if unsafe and params["state"] == "present":
+        module.fail_json(msg="nothing changed: refusing hooks directories that are not root's alone: %s"
+                         % "; ".join(why for _directory, why in unsafe), **result)
 
     try:
         if params["state"] == "absent":

@@ -115,3 +115,48 @@ def test_program_is_written_before_the_json_and_removed_after_it(tmp_path):
     changes, _diff = hooks.uninstall([str(tmp_path / "hooks.d")], "h.json", program=program)
     assert changes == [str(tmp_path / "hooks.d/h.json"), program]
     assert not os.path.exists(program)
+
+
+def test_a_hooks_directory_another_user_controls_is_refused(tmp_path):
+    """podman runs as root every hook named in its hooks directories: one a user owns, or one below
+    a directory others may write, would let her run code as root."""
+    theirs = tmp_path / "home-alice" / "hooks.d"
+    theirs.mkdir(parents=True)
+    os.chown(str(tmp_path / "home-alice"), 1000, 1000)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(str(shared), 0o777)
+    ours = tmp_path / "root-only" / "hooks.d"
+    assert "belongs to uid 1000" in hooks.unsafe_hooks_dir(str(theirs))
+    assert "others may write it" in hooks.unsafe_hooks_dir(str(shared / "hooks.d"))
+    assert hooks.unsafe_hooks_dir(str(ours)) is None  # not there yet: root creates it
+
+
+def test_an_invalid_hook_file_is_described_without_its_content(tmp_path):
+    """A *.json linked to a root-only file: its field values never reach a message."""
+    secret = str(tmp_path / "secret.json")
+    write(secret, json.dumps({"version": "SECRET-1", "hook": {"path": "SECRET-2"}, "stages": ["SECRET-3"]}), 0o600)
+    os.makedirs(str(tmp_path / "hooks.d"))
+    os.symlink(secret, str(tmp_path / "hooks.d" / "linked.json"))
+    os.mkfifo(str(tmp_path / "hooks.d" / "fifo.json"))
+    bad = dict(hooks.invalid_hook_files(str(tmp_path / "hooks.d"), "ours.json"))
+    assert sorted(os.path.basename(p) for p in bad) == ["fifo.json", "linked.json"]
+    assert "SECRET" not in json.dumps(bad) and "not a regular file" in bad[str(tmp_path / "hooks.d" / "fifo.json")]
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_hook_program_that_is_a_device_or_fifo_under_an_alternate_root_is_not_read(tmp_path, target):
+    """An image mounted as audit_root whose hook program is a symlink to /dev/zero (read unbounded,
+    MemoryError) or a FIFO (a blocking open): no hook counts, and the audit goes on."""
+    document = hooks.hook_document(PYTHON, "/usr/local/libexec/fleetfix-krun-hook")
+    write(str(tmp_path / "usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"), json.dumps(document))
+    program = tmp_path / "usr/local/libexec/fleetfix-krun-hook"
+    os.makedirs(str(program.parent))
+    if target == "fifo":
+        os.mkfifo(str(program))
+    else:
+        os.symlink(target, str(program))
+    if os.path.exists(PYTHON):
+        os.makedirs(str(tmp_path / os.path.dirname(PYTHON).lstrip("/")), exist_ok=True)
+        os.symlink(PYTHON, str(tmp_path / PYTHON.lstrip("/")))
+    assert hooks.installed_hooks(str(tmp_path)) == []

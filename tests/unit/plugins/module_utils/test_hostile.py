@@ -403,3 +403,33 @@ def test_a_rootless_storage_path_sends_every_account_to_its_child(accounts):
     calls = []
     storage.scan(accounts["root"], as_user=counting(calls))
     assert sorted(calls) == sorted([USER, 65534, 1, 33, 1001, 1002])
+
+
+def test_one_layer_the_user_cannot_enter_costs_that_layer_alone(subuid):
+    """A layer whose directory one of her subordinate ids owns with mode 0700 (what an image whose
+    / is 0700 leaves under --userns=keep-id): her child cannot even lstat inside it. That layer is
+    one error; her other stale files are still found and fixed."""
+    tree = StorageTree(subuid["root"], ROOTLESS, owner=USER)
+    stale = tree.add_krun_config("c1", 0o700, uid=USER)
+    closed = tree.add_krun_config("c2", 0o700, uid=USER)
+    layer = os.path.dirname(os.path.dirname(closed))  # overlay/<layer>, above diff/
+    os.chown(layer, SUBORDINATE, SUBORDINATE)
+    os.chmod(layer, 0o700)
+    result = storage.scan(subuid["root"], fix=True)
+    assert [f["container_id"] for f in result["files"]] == ["c1"] and mode_of(stale) == 0o444
+    assert len(result["errors"]) == 1 and "layer-c2" in result["errors"][0]["path"], result["errors"]
+
+
+def test_a_failed_fork_is_one_error_for_that_user_and_the_scan_goes_on(host, monkeypatch):
+    """A user who exhausts the process limit makes fork() fail: her storage is one error, named,
+    and root's own storage is still scanned."""
+    StorageTree(host["root"]).add_krun_config("rootful", 0o700, uid=1234)
+
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    result = storage.scan(host["root"])
+    assert [f["container_id"] for f in result["files"]] == ["rootful"]
+    (error,) = result["errors"]
+    assert "mallory" in error["error"] and "could not start a process" in error["error"], error

@@ -1,5 +1,7 @@
 """Package-manager adapters fed with canned output through the one command runner."""
 
+import os
+
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
@@ -232,3 +234,36 @@ def test_offered_is_unchecked_when_the_package_manager_takes_too_long(monkeypatc
     answer = packages.offered([runtime("1.20", "1.20-1")], runner=hangs)
     assert (answer["checked"], answer["fixed_offered"]) == (False, None)
     assert answer["error"] == "apt: timed out after 60s"
+
+
+def test_the_package_file_inspected_is_the_one_installed_even_if_swapped_in_between(monkeypatch, tmp_path):
+    """upgrade_package_file in a directory others can write: the file was looked up twice (its
+    version, then the install), so a swap in between installed something else. Now it is copied
+    once, and the copy is both read and installed."""
+    monkeypatch.setattr(packages, "manager_for", lambda runtimes: ("apt", "/usr/bin/apt-get"))
+    original = tmp_path / "crun_1.21-1_amd64.deb"
+    original.write_bytes(b"the real package")
+    seen = {}
+
+    class Swapping(Runner):
+        def __call__(self, argv, timeout):
+            if argv[0] == "dpkg-deb":
+                original.write_bytes(b"an attacker's package")  # swapped right after the version was read
+                return (0, "1.21-1\n", "")
+            if "install" in argv:
+                seen["installed"] = (argv[-1], open(argv[-1], "rb").read())
+            return super(Swapping, self).__call__(argv, timeout)
+
+    result = packages.upgrade(runner=Swapping(), package_file=str(original),
+                              crun_info=crun_info_sequence([runtime("1.20", "1.20-1")], [runtime("1.21", "1.21-1")]))
+    assert result["changed"] and seen["installed"][1] == b"the real package"
+    assert seen["installed"][0] != str(original) and not os.path.exists(seen["installed"][0]), "the copy is removed"
+
+
+def test_a_package_file_that_is_a_fifo_is_refused_without_blocking(monkeypatch, tmp_path):
+    monkeypatch.setattr(packages, "manager_for", lambda runtimes: ("apt", "/usr/bin/apt-get"))
+    fifo = tmp_path / "crun.deb"
+    os.mkfifo(str(fifo))
+    with pytest.raises(packages.PackageError, match="not a regular file"):
+        packages.upgrade(runner=Runner(), package_file=str(fifo),
+                         crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]))
