@@ -42,6 +42,9 @@ def summary_line(status, merged, counts):
     if counts.get(storage.ROOT_ONLY):
         parts.append("%d owner-only %s in root containers (nothing lost; the sweep tidies them)"
                      % (counts[storage.ROOT_ONLY], storage.CONFIG_NAME))
+    if counts.get(storage.REFUSED):
+        parts.append("%d %s left alone (hard-linked or another user's: see each file's error; they need a person)"
+                     % (counts[storage.REFUSED], storage.CONFIG_NAME))
     if counts[storage.SUSPICIOUS]:
         parts.append("%d suspicious %s (symlink or special file, left untouched)"
                      % (counts[storage.SUSPICIOUS], storage.CONFIG_NAME))

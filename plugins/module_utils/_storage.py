@@ -59,6 +59,7 @@ IMAGE_LAYER = "image_layer"  # a layer no container owns, i.e. an image's: every
 ROOT_ONLY = "root_only"  # its container runs as root, which reads the file: nothing lost; tidied anyway
 IMPACTS = (ENV_LOST, IMAGE_LAYER, ROOT_ONLY)
 BREAKING_IMPACTS = (ENV_LOST, IMAGE_LAYER)
+REFUSED = "refused"  # the count of files left alone, each with its reason: they need a person
 
 display = hostfs.display
 
@@ -191,10 +192,17 @@ def _read_process_uid(data):
 
 
 def _refusal(st, owners):
-    """Why a regular file may not be read or changed here, or None."""
-    if st.st_nlink != 1:
+    """Why a regular file may not be read or changed here, or None (docs/security.md, Integrity).
+
+    ``owners`` None: rootful storage, root's alone, where only root and image content put files, so
+    a file of any uid (an image built as USER 1000 leaves 1000:1000) is changed through its checked
+    handle. A file with several links is changed only by a process acting as its own non-root
+    owner (a user's child on her own file: the kernel lets it change nothing else); root never
+    changes a file that other names may share."""
+    acting_as_owner = st.st_uid != hostfs.ROOT_UID and st.st_uid == os.geteuid()
+    if st.st_nlink != 1 and not acting_as_owner:
         return "has %d hard links: not read or changed" % st.st_nlink
-    if st.st_uid not in owners:
+    if owners is not None and st.st_uid not in owners:
         return "owned by uid %d, not by the storage's owner: not read or changed" % st.st_uid
     return None
 
@@ -373,7 +381,7 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
     """
     root = hostfs.HostRoot.of(root)
     owners = hostfs.Ids((hostfs.ROOT_UID, owner_uid), subordinate)
-    file_owners = hostfs.Ids((owner_uid,), subordinate)
+    file_owners = None if owner_uid == hostfs.ROOT_UID else hostfs.Ids((owner_uid,), subordinate)
     records, errors, not_examined = [], [], []
     try:
         graphroot_fd = hostfs.open_dir(root, entry["path"], owners)
@@ -640,5 +648,8 @@ def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_u
                   for kind in IMPACTS)
     counts["total"] = len(files)
     counts["changed"] = sum(1 for f in files if f["changed"])
+    # a finding, never a failure: files the integrity promise does not let this scan change, each
+    # with its reason in "error"; a person decides about them (docs/security.md)
+    counts[REFUSED] = sum(1 for f in files if f.get("error"))
     return {"files": files, "counts": counts, "storage_roots": roots, "errors": errors,
             "not_examined": not_examined}

@@ -57,3 +57,17 @@ def test_crun_upgrade_downgrade_needs_a_version(module, tmp_path):
     result = module(tmp_path, "fleetfix.crun.crun_upgrade", {"downgrade": True, "update_cache": False})
     assert result["failed"] is True and "downgrade is True but all of the following are missing: version" in \
         result["msg"], result
+
+
+def test_a_file_left_alone_is_a_finding_and_neither_the_audit_nor_the_sweep_fails(module, tmp_path):
+    """A hard-linked config in rootful storage is left alone (root never changes a file other
+    names may share); ordinary image content must not fail the host and stop a rollout."""
+    tree = StorageTree(tmp_path / "host")
+    stale = tree.add_krun_config("stale", 0o700, uid=1234)
+    linked = tree.add_krun_config("linked", 0o700, uid=1234)
+    os.link(linked, str(tmp_path / "host" / "elsewhere.json"))
+    for state in ("audited", "fixed"):
+        result = module(tmp_path, "fleetfix.crun.krun_config", {"root": str(tmp_path / "host"), "state": state})
+        assert not result.get("failed"), result.get("msg")
+        assert result["counts"]["refused"] == 1 and "1 file(s) left alone" in result["msg"]
+    assert os.stat(stale).st_mode & 0o777 == 0o444 and os.stat(linked).st_mode & 0o777 == 0o700

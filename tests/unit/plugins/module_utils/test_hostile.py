@@ -433,3 +433,27 @@ def test_a_failed_fork_is_one_error_for_that_user_and_the_scan_goes_on(host, mon
     assert [f["container_id"] for f in result["files"]] == ["rootful"]
     (error,) = result["errors"]
     assert "mallory" in error["error"] and "could not start a process" in error["error"], error
+
+
+# --- ordinary content is a finding, never a failure ----------------------------------------------
+
+def test_an_image_layers_config_owned_by_its_non_root_uid_in_rootful_storage_is_fixed(host):
+    """Image layers keep their files' uids (an image built as USER 1000 leaves 1000:1000). Rootful
+    storage is root's alone: nobody but root and the image put files there, so the mode of that file
+    is changed through its checked handle like a root-owned one's."""
+    path = StorageTree(host["root"]).add_krun_config("c1", 0o700, uid=1234)
+    os.chown(path, 1000, 1000)
+    audited = storage.scan(host["root"])
+    assert "error" not in audited["files"][0] and audited["files"][0]["status"] == storage.UNREADABLE
+    fixed = storage.scan(host["root"], fix=True)
+    assert fixed["files"][0]["changed"] and mode_of(path) == 0o444
+
+
+def test_a_users_own_hard_link_to_her_own_stale_config_is_fixed_as_her(host):
+    """She may hard link her own file anywhere in her home; her child changes it with her authority
+    alone (the kernel lets it chmod only what she owns), so the link count refuses nothing there."""
+    path = StorageTree(host["root"], ROOTLESS, owner=USER).add_krun_config("c1", 0o700, uid=USER)
+    other = os.path.join(host["home"], "my-copy.json")
+    os.link(path, other)
+    result = storage.scan(host["root"], fix=True)
+    assert result["files"][0]["changed"] and mode_of(other) == 0o444 and result["errors"] == []
