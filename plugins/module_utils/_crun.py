@@ -353,7 +353,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             for verdict in verdicts:
                 if verdict["status"] == advisories.UNKNOWN:
                     verdict["reason"] = "%s (%s)" % (verdict["reason"], problem)
-        owner_paths = [group["realpath"], group["path"]] + group["krun_entrypoints"]
+        owner_paths = [group["realpath"]] + names
         runtimes.append({
             "path": group["path"],
             "realpath": group["realpath"],
