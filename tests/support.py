@@ -31,6 +31,17 @@ def stand_in_crun(root, path, fixture=None, script=None):
     write(os.path.join(str(root), path.lstrip("/")), "#!/bin/sh\n%s\n" % script, 0o755)
 
 
+def shared_object(path, soname):
+    """A real (empty) ELF shared object with that soname, built with the machine's C compiler:
+    ldconfig caches only real ones."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise AssertionError("no C compiler: scripts/setup-host installs build-essential")
+    subprocess.run([compiler, "-shared", "-fPIC", "-x", "c", "-", "-o", path, "-Wl,-soname," + soname],
+                   input=b"int fleetfix_test_symbol;\n", check=True, capture_output=True)
+
+
 def link(root, path, target):
     full = os.path.join(str(root), path.lstrip("/"))
     os.makedirs(os.path.dirname(full), exist_ok=True)

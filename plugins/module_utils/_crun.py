@@ -12,6 +12,7 @@ import glob
 import os
 import posixpath
 import re
+import struct
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
@@ -31,7 +32,20 @@ LIBKRUN = advisories.LIBKRUN_PLAIN
 LIBKRUN_SEV = advisories.LIBKRUN_SEV
 LIBKRUN_AWSNITRO = "libkrun-awsnitro.so.1"
 AWSNITRO_SINCE = (1, 27, 0)
-DEFAULT_LIBRARY_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib64", "/usr/local/lib")
+# glibc's system search path, which the loader tries after /etc/ld.so.cache, as `ld.so --help`
+# prints it: Debian's multiarch build (/lib/x86_64-linux-gnu, /usr/lib/x86_64-linux-gnu, /lib,
+# /usr/lib) and Fedora's and RHEL's (/lib64, /usr/lib64). ld.so.conf itself is never read by the
+# loader, only by ldconfig, which writes the cache: a directory listed there counts through the
+# cache alone (glibc elf/dl-load.c _dl_map_object, elf/dl-cache.c).
+SYSTEM_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+               "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+LD_CACHE = "/etc/ld.so.cache"
+LD_CACHE_LIMIT = 64 * 1024 * 1024
+_LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
+# ld.so.cache entry flags (glibc sysdeps/generic/ldconfig.h): the libc6 ELF type, and the
+# architecture a 64-bit library was built for, by the e_machine of the program that loads it.
+_FLAG_ELF_LIBC6 = 0x0003
+_ARCH_FLAGS = {62: 0x0300, 183: 0x0a00}  # x86-64, AArch64
 RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 
 
@@ -164,48 +178,55 @@ def query_version(root, realpath, timeout, runner):
     return parsed, None, False
 
 
-def library_dirs(root):
-    """The dynamic linker's search directories, from ld.so.conf and its includes."""
-    dirs = []
-
-    def read_conf(path, depth):
-        try:
-            with open(root.join(path)) as handle:
-                lines = handle.read().splitlines()
-        except (IOError, OSError):
-            return
-        for line in lines:
-            line = line.split("#", 1)[0].strip()
-            if line.startswith("include") and depth < 5:
-                pattern = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
-                if not pattern.startswith("/"):
-                    pattern = posixpath.join(posixpath.dirname(path), pattern)
-                for included in sorted(glob.glob(root.join(pattern))):
-                    read_conf(root.unjoin(included), depth + 1)
-            elif line.startswith("/") and line not in dirs:
-                dirs.append(line)
-
-    read_conf("/etc/ld.so.conf", 0)
-    dirs.extend(d for d in DEFAULT_LIBRARY_DIRS if d not in dirs)
-    return dirs
+def ld_cache(root):
+    """[(flags, soname, path)] of the root's /etc/ld.so.cache (format 1.1, read safely and bounded),
+    in the order the loader searches it; [] when there is none or it is not one glibc would use
+    (the loader ignores such a cache and goes on with its system directories)."""
+    try:
+        data = hostfs.read_file(root, LD_CACHE, LD_CACHE_LIMIT, owners=(hostfs.ROOT_UID,))
+    except OSError:
+        return []
+    start = (data or b"").find(_LD_CACHE_MAGIC)
+    if start < 0:
+        return []
+    entries = []
+    try:
+        count, = struct.unpack_from("<I", data, start + 20)
+        for index in range(count):
+            flags, key, value = struct.unpack_from("<iII", data, start + 48 + 24 * index)
+            name = data[start + key:data.index(b"\x00", start + key)].decode("utf-8", "replace")
+            path = data[start + value:data.index(b"\x00", start + value)].decode("utf-8", "replace")
+            entries.append((flags, name, path))
+    except (struct.error, ValueError):
+        return []
+    return entries
 
 
-def loader_dirs(root, realpath, system_dirs):
-    """Where the dynamic loader looks for a library crun dlopen()s: the executable's DT_RPATH (when
-    it has no DT_RUNPATH), else its DT_RUNPATH, with $ORIGIN expanded; then the system's
-    directories. (LD_LIBRARY_PATH does not count: conmon starts the runtime with an almost empty
-    environment.) An unreadable or non-ELF binary contributes nothing."""
+def _binary(root, realpath):
+    """(its own search directories: DT_RPATH when it has no DT_RUNPATH, else DT_RUNPATH, with
+    $ORIGIN expanded; its e_machine or None). An unreadable or non-ELF binary gives ([], None)."""
     try:
         with open(root.join(realpath), "rb") as handle:
-            rpath, runpath = elf.search_paths(handle.read(elf.MAX_ELF_BYTES))
+            data = handle.read(elf.MAX_ELF_BYTES)
+        rpath, runpath = elf.search_paths(data)
+        machine = elf.machine(data)
     except (IOError, OSError, elf.NotElf):
-        rpath, runpath = [], []
+        return [], None
     origin = posixpath.dirname(realpath)
     dirs = []
     for entry in runpath or rpath:
         entry = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
         if entry.startswith("/"):
             dirs.append(posixpath.normpath(entry))
+    return dirs, machine
+
+
+def loader_dirs(root, realpath, system_dirs):
+    """Where the dynamic loader looks for a library crun dlopen()s, but for ld.so.cache: the
+    executable's DT_RPATH (when it has no DT_RUNPATH), else its DT_RUNPATH, with $ORIGIN expanded;
+    then ``system_dirs``. (LD_LIBRARY_PATH does not count: conmon starts the runtime with an almost
+    empty environment.) An unreadable or non-ELF binary contributes nothing."""
+    dirs = _binary(root, realpath)[0]
     return dirs + [d for d in system_dirs if d not in dirs]
 
 
@@ -223,15 +244,22 @@ def libkrun_version(root, path, managers, timeout, runner):
     return advisories.parse_version(owner["version"]) if owner else None
 
 
-def libkrun_flavours(root, realpath, version, system_dirs):
-    """{soname: path} of each libkrun flavour this crun would load, as its loader finds them."""
+def libkrun_flavours(root, realpath, version, cache, system_dirs=SYSTEM_DIRS):
+    """{soname: path} of each libkrun flavour this crun would load, in the loader's order: the
+    binary's own directories, then the ld.so.cache entries for its architecture, then glibc's
+    system directories (elf/dl-load.c _dl_map_object)."""
     sonames = [LIBKRUN, LIBKRUN_SEV] + ([LIBKRUN_AWSNITRO] if version and version >= AWSNITRO_SINCE else [])
+    own_dirs, machine = _binary(root, realpath)
+    arch = _ARCH_FLAGS.get(machine)
     found = {}
-    for directory in loader_dirs(root, realpath, system_dirs):
-        for soname in sonames:
-            path = posixpath.join(directory, soname)
-            if soname not in found and os.path.exists(root.join(path)):
-                found[soname] = path
+    for soname in sonames:
+        candidates = [posixpath.join(directory, soname) for directory in own_dirs]
+        candidates += [path for flags, name, path in cache if name == soname and flags & 0xff == _FLAG_ELF_LIBC6
+                       and (arch is None or flags & 0xff00 == arch)]
+        candidates += [posixpath.join(directory, soname) for directory in system_dirs]
+        path = next((c for c in candidates if os.path.exists(root.join(c))), None)
+        if path:
+            found[soname] = path
     return found
 
 
@@ -327,7 +355,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     if search_path is None:
         search_path = os.environ.get("PATH", "").split(os.pathsep)
     candidates, only_configured, errors = candidate_paths(root, paths, search_path)
-    system_dirs = library_dirs(root)
+    cache = ld_cache(root)
     managers = package_managers(root)
     runtimes, other_runtimes, not_examined = [], [], []
     for group in group_by_binary(root, candidates):
@@ -344,7 +372,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             # own binary, kata...): examined, and not a crun
             other_runtimes.append({"path": group["path"], "realpath": group["realpath"]})
             continue
-        flavours = libkrun_flavours(root, group["realpath"], parsed["version"], system_dirs)
+        flavours = libkrun_flavours(root, group["realpath"], parsed["version"], cache)
         lib_version = libkrun_version(root, flavours[LIBKRUN], managers, timeout, runner) \
             if LIBKRUN in flavours else None
         verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], flavours,

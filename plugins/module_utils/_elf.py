@@ -56,6 +56,13 @@ def search_paths(data):
         raise NotElf("truncated or malformed ELF file")
 
 
+def machine(data):
+    """The ELF file's e_machine (62 x86-64, 183 AArch64...); raises NotElf."""
+    if data[:4] != b"\x7fELF" or len(data) < 20 or data[5] not in (1, 2):
+        raise NotElf("not an ELF file")
+    return struct.unpack_from("<H" if data[5] == 1 else ">H", data, 0x12)[0]
+
+
 def _section(data, order, wide, at):
     """(type, offset, size, link, entsize) of the section header at ``at``."""
     if wide:

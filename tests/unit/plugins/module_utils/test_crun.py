@@ -6,13 +6,15 @@ found, resolved and executed through the module's own runner with its real timeo
 """
 
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
-from support import VERSION_FIXTURES as FIXTURES, link, run_process, stand_in_crun, write
+from support import VERSION_FIXTURES as FIXTURES, link, run_process, shared_object, stand_in_crun, write
 
 
 def info(root, **kwargs):
@@ -54,15 +56,42 @@ def test_symlink_loop_is_ignored(tmp_path):
     assert info(tmp_path)["runtimes"] == []
 
 
-def test_libkrun_is_found_through_ld_so_conf_includes(tmp_path):
+def ldconfig(root):
+    """The root's /etc/ld.so.cache, written by the real ldconfig from the root's ld.so.conf."""
+    tool = shutil.which("ldconfig") or "/sbin/ldconfig"
+    subprocess.run([tool, "-r", str(root)], check=True, capture_output=True)
+
+
+def test_libkrun_is_found_through_the_cache_ldconfig_writes_from_ld_so_conf(tmp_path):
     stand_in_crun(tmp_path, "/usr/bin/crun", "source-build-crun-1.7.2-libkrun.txt")
     write(str(tmp_path / "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n")
     write(str(tmp_path / "etc/ld.so.conf.d/local.conf"), "# local builds\n/opt/krun/lib\n")
-    write(str(tmp_path / "opt/krun/lib/libkrun.so.1"), "")
+    shared_object(str(tmp_path / "opt/krun/lib/libkrun.so.1"), "libkrun.so.1")
+    ldconfig(tmp_path)
     result = info(tmp_path)
     assert result["libkrun"] == "/opt/krun/lib/libkrun.so.1"
     verdicts = {v["id"]: v["status"] for v in result["advisories"]}
     assert (verdicts["crun-1685"], verdicts["CVE-2025-24965"]) == ("affected", "affected")
+
+
+def test_a_libkrun_listed_in_ld_so_conf_but_not_in_the_cache_is_not_loaded(tmp_path):
+    """glibc's loader reads ld.so.cache, never ld.so.conf: a library installed in a listed
+    directory without running ldconfig is not found by dlopen, so crun cannot run its handler."""
+    stand_in_crun(tmp_path, "/usr/bin/crun", "source-build-crun-1.7.2-libkrun.txt")
+    write(str(tmp_path / "etc/ld.so.conf"), "/opt/krun/lib\n")
+    ldconfig(tmp_path)  # the cache as it was before libkrun arrived
+    shared_object(str(tmp_path / "opt/krun/lib/libkrun.so.1"), "libkrun.so.1")
+    result = info(tmp_path)
+    assert result["libkrun"] is None
+    assert {v["id"]: v["status"] for v in result["advisories"]}["crun-1685"] == "not_applicable"
+
+
+def test_the_cache_is_read_as_glibc_writes_it():
+    """This machine's own /etc/ld.so.cache, written by its glibc's ldconfig."""
+    entries = _crun.ld_cache(hostfs.HostRoot("/"))
+    libc = [(flags, path) for flags, name, path in entries if name == "libc.so.6"]
+    assert libc and all(path.endswith("/libc.so.6") and os.path.exists(path) for _flags, path in libc)
+    assert any(flags & 0xff == 3 for flags, _path in libc)
 
 
 def test_libkrun_build_without_libkrun_or_entrypoint_is_not_applicable(tmp_path):
@@ -290,8 +319,7 @@ def test_libkrun_next_to_a_crun_built_with_an_rpath_is_the_one_it_loads(tmp_path
     write(str(with_rpath), "")
     with_rpath.write_bytes(elf_with(rpath="$ORIGIN/../lib"))
     write(str(tmp_path / "opt/crun/lib/libkrun.so.1"), "")
-    found = _crun.libkrun_flavours(hostfs.HostRoot(str(tmp_path)), "/opt/crun/bin/crun", (1, 20, 0),
-                                   _crun.library_dirs(hostfs.HostRoot(str(tmp_path))))
+    found = _crun.libkrun_flavours(hostfs.HostRoot(str(tmp_path)), "/opt/crun/bin/crun", (1, 20, 0), [])
     assert found == {"libkrun.so.1": "/opt/crun/lib/libkrun.so.1"}
 
 
