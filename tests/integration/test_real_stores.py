@@ -11,10 +11,15 @@ test (through podman mount) as an affected crun would write it; no krun containe
 import json
 import os
 import subprocess
+import sys
+import tempfile
 
 import pytest
 
 from support import REPO
+
+# the collection as the tests import it (tests/conftest.py links the working tree there)
+COLLECTIONS = os.path.join(REPO, ".cache", "pytest")
 
 pytestmark = pytest.mark.podman
 
@@ -85,3 +90,51 @@ def test_every_container_podman_5_keeps_is_mapped_and_the_additional_store_is_sc
         "/usr/lib/containers/storage", "image_layer", ["localhost/shared-stale:latest"])
     # nothing unexamined: Debian's system accounts (home /bin, a link to usr/bin) included
     assert (result["errors"], result["not_examined"]) == ([], [])
+
+
+BTRFS = r"""
+set -e
+mount -o loop "$IMAGE_FILE" "$MOUNT"
+trap 'podman umount --all >/dev/null 2>&1; umount --recursive "$MOUNT"' EXIT
+printf '[storage]\ndriver = "btrfs"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$MOUNT" "$MOUNT" \
+  > "$MOUNT/storage.conf"
+export CONTAINERS_STORAGE_CONF="$MOUNT/storage.conf"
+mkdir "$MOUNT/rootfs" && cp "$BUSYBOX" "$MOUNT/rootfs/busybox"
+tar -C "$MOUNT/rootfs" -c . | podman import -q - localhost/fleetfix-btrfs >/dev/null
+podman create -q --name btrfs-user --user 1234 localhost/fleetfix-btrfs /busybox true >/dev/null
+rootfs=$(podman mount btrfs-user)
+printf '{"process":{"user":{"uid":1234}}}' > "$rootfs/.krun_config.json"
+chmod 700 "$rootfs/.krun_config.json"
+PYTHONPATH="$COLLECTIONS" "$PYTHON" -c '
+import json, os
+from ansible_collections.fleetfix.crun.plugins.module_utils import _storage
+result = _storage.scan("/", extra_roots=[os.environ["MOUNT"] + "/storage"])
+print(json.dumps([(f["driver"], f["container_name"], f["impact"], f["path"]) for f in result["files"]]))'
+"""
+
+
+def test_real_podman_keeps_btrfs_layers_where_the_scan_reads_them(tmp_path):
+    """Real podman (this machine's 4.3.1) with the btrfs driver, on a btrfs the kernel mounts from a
+    loop file (btrfs-progs makes it; scripts/setup-host installs it), in a mount namespace of its
+    own: each layer is <graphroot>/btrfs/subvolumes/<id> (drivers/btrfs Get)."""
+    for tool in ("mkfs.btrfs", "podman"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ["PATH"].split(os.pathsep) + ["/sbin"]):
+            pytest.fail("%s is missing: scripts/setup-host installs it" % tool)
+    image = tmp_path / "btrfs.img"
+    subprocess.run(["truncate", "-s", "300M", str(image)], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True)
+    mount = tempfile.mkdtemp(prefix="fleetfix-btrfs-", dir="/tmp")
+    conf = tmp_path / "containers.conf"  # podman's rlimits as this machine allows them
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
+    try:
+        proc = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", BTRFS], capture_output=True, text=True,
+            timeout=300, check=False,
+            env=dict(os.environ, IMAGE_FILE=str(image), MOUNT=mount, BUSYBOX=os.path.realpath("/bin/busybox"),
+                     COLLECTIONS=COLLECTIONS, PYTHON=sys.executable, CONTAINERS_CONF=str(conf)))
+        assert proc.returncode == 0, proc.stderr
+        ((driver, name, impact, path),) = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (driver, name, impact) == ("btrfs", "btrfs-user", "env_lost")
+        assert path.startswith(mount + "/storage/btrfs/subvolumes/")
+    finally:
+        os.rmdir(mount)
