@@ -14,6 +14,8 @@ import tempfile
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import UnsafePath, read_fd
+
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 
@@ -38,14 +40,9 @@ def _current(path):
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid() \
                 or st.st_size > MAX_REPORT_BYTES:
             return None, None
-        chunks, size = [], 0
-        while size <= MAX_REPORT_BYTES:
-            chunk = os.read(fd, 1024 * 1024)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks), st.st_mode & 0o7777
+        return read_fd(fd, MAX_REPORT_BYTES, path), st.st_mode & 0o7777
+    except UnsafePath:  # it grew past any report's size while being read: replaced, never shown
+        return None, None
     finally:
         os.close(fd)
 

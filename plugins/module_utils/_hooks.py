@@ -192,16 +192,7 @@ def _read_hook_file(path, root=None):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise hostfs.UnsafePath(path, "not a regular file")
-        chunks, size = [], 0
-        while size <= MAX_HOOK_FILE_BYTES:
-            chunk = os.read(fd, MAX_HOOK_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_HOOK_FILE_BYTES:
-            raise hostfs.UnsafePath(path, "larger than %d bytes" % MAX_HOOK_FILE_BYTES)
-        return b"".join(chunks), st
+        return hostfs.read_fd(fd, MAX_HOOK_FILE_BYTES, path), st
     finally:
         os.close(fd)
 

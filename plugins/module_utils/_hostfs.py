@@ -288,18 +288,24 @@ def read_handle(handle, st, limit, full):
         again = os.fstat(fd)
         if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
             raise UnsafePath(full, "changed while it was read: refused")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, min(65536, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise UnsafePath(full, "larger than %d bytes: refused" % limit, errno.EFBIG)
-        return b"".join(chunks)
+        return read_fd(fd, limit, full)
     finally:
         os.close(fd)
+
+
+def read_fd(fd, limit, full):
+    """All the bytes left in an open descriptor, at most ``limit`` of them (UnsafePath past it,
+    whatever the file's size said: it may grow, or be a device)."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = os.read(fd, min(65536, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise UnsafePath(full, "larger than %d bytes: refused" % limit, errno.EFBIG)
+    return b"".join(chunks)
 
 
 def read_file(root, path, limit=CONFIG_LIMIT, owners=None):
