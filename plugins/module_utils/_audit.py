@@ -35,6 +35,26 @@ def storage_verdicts(counts):
     }]
 
 
+def what_remediation_leaves(merged, runtime_verdicts, scan):
+    """(what needs a person, whether the host is affected by something the remediate role fixes).
+
+    The role fixes an affected crun (upgrade, hook) and the owner-only files the sweep may change.
+    It leaves a libkrun to the package manager (neither a crun upgrade nor the hook helps) and the
+    files the integrity rules leave alone: those are findings a person acts on, never a failure of
+    the rollout."""
+    needs_person = ["%s: upgrade libkrun (neither a crun upgrade nor the hook helps)" % v["id"]
+                    for v in merged if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
+    left_alone = [f for f in scan["files"] if f["status"] == storage.UNREADABLE and f.get("error")
+                  and f.get("impact") in storage.BREAKING_IMPACTS]
+    if left_alone:
+        needs_person.append("%d %s left alone that break a container (see each file's error)"
+                            % (len(left_alone), storage.CONFIG_NAME))
+    breaking = sum(scan["counts"].get(kind, 0) for kind in storage.BREAKING_IMPACTS)
+    crun_affected = any(v["status"] == advisories.AFFECTED and v["id"] in advisories.CRUN_ADVISORY_IDS
+                        for verdicts in runtime_verdicts for v in verdicts)
+    return needs_person, crun_affected or breaking > len(left_alone)
+
+
 def summary_line(status, merged, counts):
     """The host status followed by the reasons that decided it."""
     parts = [status]
@@ -64,10 +84,13 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
             advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_paths)
     merged = advisories.merge(verdict_lists)
     status = advisories.worst_status(merged)
+    needs_person, fixable = what_remediation_leaves(merged, verdict_lists[:-2], scan)
     report = {
         "report_version": REPORT_VERSION,
         "status": status,
         "affected": status == advisories.AFFECTED,
+        "fixable": fixable,
+        "needs_person": needs_person,
         "advisories": merged,
         "summary": summary_line(status, merged, scan["counts"]),
         "runtimes": crun["runtimes"],

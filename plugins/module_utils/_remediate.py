@@ -80,8 +80,9 @@ def pending(report, settings, program_content):
     """
     if not isinstance(report, dict) or "counts" not in report:
         return ["no audit report"]
-    # An affected host always goes on: what cannot be remedied there must fail it, not pass unseen.
-    reasons = ["it is affected"] if report.get("affected") else []
+    # A host affected by what remediation fixes always goes on: what cannot be remedied there must
+    # fail it, not pass unseen. What needs a person (a libkrun, a file left alone) is in its report.
+    reasons = ["it is affected"] if report.get("affected") and report.get("fixable", True) else []
     stale = report["counts"].get("unreadable_by_user", 0)
     if stale:
         reasons.append("%d owner-only %s to fix" % (stale, "file" if stale == 1 else "files"))

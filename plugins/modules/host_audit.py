@@ -96,6 +96,19 @@ report_version:
   returned: always
   type: int
   sample: 1
+fixable:
+  description:
+    - Whether the host is affected by something the remediate role fixes - an affected crun (upgrade, hook) or
+      owner-only files the sweep may change. The remediate role fails a host only while this stays true.
+  returned: always
+  type: bool
+  sample: true
+needs_person:
+  description: What remediation leaves to a person - a libkrun to upgrade, files the integrity rules leave alone.
+  returned: always
+  type: list
+  elements: str
+  sample: ["libkrun-env-escapes: upgrade libkrun (neither a crun upgrade nor the hook helps)"]
 status:
   description: The worst advisory status on the host, C(affected), C(unknown), C(fixed) or C(not_applicable).
   returned: always

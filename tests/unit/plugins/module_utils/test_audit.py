@@ -269,3 +269,32 @@ def test_stale_files_an_affected_host_or_no_report_are_pending(tmp_path):
                                                   SHIPPED_HOOK) == ["it is affected", "1 owner-only file to fix"]
     assert report["status"] == "mitigated"
     assert remediate.pending(None, DEFAULT_SETTINGS, SHIPPED_HOOK) == ["no audit report"]
+
+
+def test_what_needs_a_person_does_not_count_against_the_remediation(tmp_path):
+    """A fixed crun with libkrun 1.17 (Fedora 42-44) is affected by libkrun-env-escapes, which only a
+    libkrun upgrade fixes, and a hard-linked stale file is left alone by the rules: both need a
+    person; neither makes remediation fail the host, nor sends it into the remediation."""
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="echo 'crun version 1.21'; echo '+SYSTEMD +LIBKRUN +YAJL'")
+    write(str(tmp_path / "usr/lib64/libkrun.so.1.17.4"), "")
+    link(tmp_path, "/usr/lib64/libkrun.so.1", "libkrun.so.1.17.4")
+    tree = StorageTree(tmp_path)
+    linked = tree.add_krun_config("linked", 0o700, uid=1234)
+    os.link(linked, str(tmp_path / "elsewhere.json"))
+    report = audit(tmp_path)
+    assert (report["status"], report["fixable"]) == ("affected", False)
+    assert report["needs_person"] == [
+        "libkrun-env-escapes: upgrade libkrun (neither a crun upgrade nor the hook helps)",
+        "1 .krun_config.json left alone that break a container (see each file's error)"]
+    settings = {"remediate_strategy": "auto", "remediate_canary": False, "upgrade_update_cache": False,
+                "upgrade_packages": [], "upgrade_version": "", "upgrade_package_file": "",
+                "hook_program_path": "/usr/local/libexec/fleetfix-krun-hook", "hook_python": "/usr/bin/python3",
+                "hook_json_name": "50-fleetfix-krun.json", "hook_dirs": [], "hook_add_hooks_dir": ""}
+    assert "it is affected" not in remediate.pending(report, settings, role_file("hook", "fleetfix-krun-hook"))
+
+
+def test_a_stale_file_the_sweep_may_change_keeps_the_host_fixable(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", "debian-13-crun-1.21.txt")
+    StorageTree(tmp_path).add_krun_config("old", 0o700)
+    report = audit(tmp_path)
+    assert (report["fixable"], report["needs_person"]) == (True, [])
