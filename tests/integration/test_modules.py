@@ -71,3 +71,18 @@ def test_a_file_left_alone_is_a_finding_and_neither_the_audit_nor_the_sweep_fail
         assert not result.get("failed"), result.get("msg")
         assert result["counts"]["refused"] == 1 and "1 file(s) left alone" in result["msg"]
     assert os.stat(stale).st_mode & 0o777 == 0o444 and os.stat(linked).st_mode & 0o777 == 0o700
+
+
+def test_a_hooks_directory_a_user_controls_is_refused_through_a_playbook_run(module, tmp_path):
+    """add_hooks_dir is a free-text AWX survey answer: one below a user's directory would let her
+    put hooks that podman runs as root. The module refuses it and writes nothing anywhere."""
+    alice = tmp_path / "home-alice"
+    (alice / "hooks.d").mkdir(parents=True)
+    os.chown(str(alice), 1000, 1000)
+    args = {"hooks_dirs": [str(tmp_path / "hooks.d")], "add_hooks_dir": str(alice / "hooks.d"),
+            "dropin": str(tmp_path / "conf.d/50-fleetfix-hooks-dir.conf"),
+            "program": str(tmp_path / "libexec/fleetfix-krun-hook"), "program_content": "#!/bin/sh\nexit 0\n"}
+    result = module(tmp_path, "fleetfix.crun.oci_hook", args)
+    assert result.get("failed") and "not root's alone" in result["msg"] and "belongs to uid 1000" in result["msg"]
+    assert not (tmp_path / "hooks.d").exists() and not (tmp_path / "conf.d").exists()
+    assert not (tmp_path / "libexec").exists() and os.listdir(str(alice / "hooks.d")) == []
