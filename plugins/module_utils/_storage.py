@@ -150,10 +150,9 @@ def stores_of(tables, owner, graphroot_default, runroot_default, source_default,
     imagestore = _text(storage, "imagestore")
     if imagestore and expand(imagestore) != graphroot:
         entries.append(_entry(expand(imagestore), owner, "imagestore", runroot, transient, records_from=graphroot))
-    for path in _paths(options.get("additionalimagestores")):
+    for path in [expand(p) for p in _paths(options.get("additionalimagestores"))]:
         if path not in [e["path"] for e in entries]:
-            entries.append(_entry(expand(path), owner, "additionalimagestores", runroot, transient,
-                                  records_from=graphroot))
+            entries.append(_entry(path, owner, "additionalimagestores", runroot, transient, records_from=graphroot))
     not_examined = [{"path": display(path), "why": "an additional layer store (additionallayerstores) is served by "
                      "a program, not stored: its layers are not examined"}
                     for path in _paths(options.get("additionallayerstores"))]
