@@ -49,14 +49,32 @@ def _parse_string(text, pos):
         char = text[pos]
         if char == quote:
             return out, pos + 1
-        if char == "\\" and quote == '"' and pos + 1 < len(text):
-            nxt = text[pos + 1]
-            out += {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(nxt, nxt)
-            pos += 2
+        if char == "\\" and quote == '"':
+            escaped, pos = _parse_escape(text, pos + 1)
+            out += escaped
             continue
         out += char
         pos += 1
     raise ConfError("unterminated string")
+
+
+# TOML's escapes in basic strings, as podman's TOML library decodes them (\uXXXX and \UXXXXXXXX
+# included: a path in a user's storage.conf may be spelled with them).
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _parse_escape(text, pos):
+    """The character of the escape after a backslash at ``pos``, and the position after it."""
+    kind = text[pos:pos + 1]
+    if kind in _ESCAPES:
+        return _ESCAPES[kind], pos + 1
+    width = {"u": 4, "U": 8}.get(kind)
+    digits = text[pos + 1:pos + 1 + width] if width else ""
+    if width and len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits):
+        code = int(digits, 16)
+        if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+            return chr(code), pos + 1 + width
+    raise ConfError("invalid escape in a string")
 
 
 def _skip_blank(text, pos):

@@ -46,3 +46,18 @@ def test_drop_ins_are_read_after_the_main_file_in_name_order(tmp_path):
     loaded, errors = conf.layered(str(tmp_path), ["/etc/c.conf"], ["/etc/c.d"])
     assert [tables[("x",)]["v"] for _path, tables in loaded] == ["main", "a", "b"]
     assert errors == []
+
+
+@pytest.mark.parametrize("spelled, meant", [
+    (r"/srv/\u0063ontainers", "/srv/containers"),  # podman's TOML library decodes \u: so must we
+    (r"/srv/\U0001F4E6", "/srv/\U0001F4E6"),
+    (r"a\tb\\c\"d\be\ff\rg", "a\tb\\c\"d\be\ff\rg"),
+])
+def test_escapes_in_basic_strings_are_decoded_as_toml_decodes_them(spelled, meant):
+    assert conf.parse('[storage]\ngraphroot = "%s"\n' % spelled)[("storage",)]["graphroot"] == meant
+
+
+@pytest.mark.parametrize("spelled", [r"\x41", r"\u12", r"\uD800", r"\U00110000", "\\"])
+def test_an_invalid_escape_is_a_parse_error(spelled):
+    with pytest.raises(conf.ConfError):
+        conf.parse('[storage]\ngraphroot = "a%s"\n' % spelled)
