@@ -127,6 +127,27 @@ class StorageTree:
         self.chown()
         return path
 
+    def add_shared_stale_layers(self, layers, images, names_per_image=1):
+        """``layers`` stale layers stacked in one chain, under ``images`` images whose top layers
+        sit on that chain: every stale layer is in every image (a base image's layers shared by
+        many images, the output amplification of docs/security.md)."""
+        chain, parent = [], None
+        for n in range(layers):
+            layer = "shared-%04d" % n
+            write(os.path.join(self.rootfs(layer), CONFIG_NAME), krun_config(0), 0o700)
+            chain.append({"id": layer, "parent": parent})
+            parent = layer
+        tops = []
+        for n in range(images):
+            top = "top-%04d" % n
+            os.makedirs(self.rootfs(top), exist_ok=True)
+            chain.append({"id": top, "parent": parent})
+            tops.append({"id": "img-%04d" % n, "layer": top, "digest": "sha256:%064d" % n,
+                         "names": ["localhost/app-%04d:%d" % (n, k) for k in range(names_per_image)]})
+        for kind, records in (("images", tops), ("layers", chain)):
+            write(os.path.join(self.full, "%s-%s" % (self.driver, kind), "%s.json" % kind), json.dumps(records))
+        self.chown()
+
     def config_path(self, cid):
         return os.path.join(self.rootfs("layer-" + cid), CONFIG_NAME)
 

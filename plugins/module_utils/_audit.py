@@ -44,15 +44,14 @@ def what_remediation_leaves(merged, runtime_verdicts, scan):
     the rollout."""
     needs_person = ["%s: upgrade libkrun (neither a crun upgrade nor the hook helps)" % v["id"]
                     for v in merged if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
-    left_alone = [f for f in scan["files"] if f["status"] == storage.UNREADABLE and f.get("error")
-                  and f.get("impact") in storage.BREAKING_IMPACTS]
+    left_alone = scan["counts"][storage.REFUSED_BREAKING]
     if left_alone:
         needs_person.append("%d %s left alone that break a container (see each file's error)"
-                            % (len(left_alone), storage.CONFIG_NAME))
+                            % (left_alone, storage.CONFIG_NAME))
     breaking = sum(scan["counts"].get(kind, 0) for kind in storage.BREAKING_IMPACTS)
     crun_affected = any(v["status"] == advisories.AFFECTED and v["id"] in advisories.CRUN_ADVISORY_IDS
                         for verdicts in runtime_verdicts for v in verdicts)
-    return needs_person, crun_affected or breaking > len(left_alone)
+    return needs_person, crun_affected or breaking > left_alone
 
 
 def summary_line(status, merged, counts):
@@ -101,6 +100,7 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
         "files": [f for f in scan["files"] if f["status"] != storage.OK],
         "counts": scan["counts"],
         "storage_roots": scan["storage_roots"],
+        "listed": scan["listed"],
         "coverage": {"complete": not (not_examined or errors), "not_examined": not_examined},
         "errors": errors,
     }

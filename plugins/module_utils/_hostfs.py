@@ -35,6 +35,12 @@ import stat
 import threading
 import time
 
+try:  # imported before any fork: a child acting for a user may not be able to read the stdlib
+    import ctypes
+    import resource
+except ImportError:  # pragma: no cover - both are in every CPython for Linux
+    ctypes = resource = None
+
 CONFIG_LIMIT = 1024 * 1024
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
@@ -372,25 +378,64 @@ def load_json(data, full):
         raise UnsafePath(full, "JSON too large to parse", errno.ENOMEM)
 
 
-# A user's whole result must fit in this much JSON; a child that takes longer than the timeout is killed.
-RESULT_LIMIT = 256 * 1024 * 1024
+# A user's whole result must fit in this much JSON (her listed files are capped well below it); her
+# child may use this much memory; a child that takes longer than its timeout is killed.
+RESULT_LIMIT = 64 * 1024 * 1024
+CHILD_MEMORY_LIMIT = 1024 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 
 
 class ChildFailed(Exception):
     pass
 
 
-def run_as_user(uid, gid, groups, func, args=(), timeout=600):
-    """``func(*args)`` in a forked child with the user's uid, gid and groups; its JSON-able result.
+def _prctl(option, value):
+    """prctl(2) through libc where ctypes can reach it; the kernel already makes the child
+    non-dumpable on its credential change, so without ctypes only the parent-death signal is lost
+    (the parent's timeout still ends the child)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no ctypes, or no libc to load
+        return False
 
-    The child starts with an empty environment, umask 077 and cwd ``/``; it cannot be ptraced by
-    the user (a credential change from root makes it non-dumpable). Raises ChildFailed with a
-    reason when the child fails, dies or runs out of time.
+
+def _become(uid, gid, groups, parent):
+    """Take the user's authority for every file access while staying out of her reach.
+
+    The effective (and so the file-system) uid and every gid become hers, and the effective
+    capabilities go with the effective uid 0, so the kernel judges each open, lstat and chmod
+    exactly as it would for her. The real and saved uid stay root's, as logrotate's ``su``
+    keeps them: kill(2) lets her signal only a process whose real or saved uid is hers, so she
+    can neither stop nor kill it, and ptrace and /proc/PID need all three uids to be hers. The
+    child is made non-dumpable and dies with its parent. What this costs: code running in the
+    child could take root back; the child runs nothing but this module's own Python over bounded
+    data and executes no program (docs/security.md)."""
+    os.setgroups(list(groups))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(ROOT_UID, uid, ROOT_UID)
+    _prctl(_PR_SET_DUMPABLE, 0)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after the credential change, which clears it
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the signal was armed
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_LIMIT, CHILD_MEMORY_LIMIT))
+    except (AttributeError, ValueError, OSError):
+        pass  # a tighter limit already set stays
+
+
+def run_as_user(uid, gid, groups, func, args=(), timeout=600):
+    """``func(*args)`` in a forked child with the user's authority (_become); its JSON-able result.
+
+    The child starts with an empty environment, umask 077 and cwd ``/``, and at most
+    CHILD_MEMORY_LIMIT bytes of memory. Raises ChildFailed with a reason when the child fails,
+    dies, runs out of memory or time, or answers more than RESULT_LIMIT bytes.
     """
     try:
         read_end, write_end = os.pipe()
     except OSError as exc:  # out of descriptors: this user's scan fails alone
         raise ChildFailed("could not make a pipe: %s" % describe(exc))
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError as exc:  # a user exhausting the process limit: one error, not a traceback
@@ -401,9 +446,7 @@ def run_as_user(uid, gid, groups, func, args=(), timeout=600):
         status = 1
         try:
             os.close(read_end)
-            os.setgroups(list(groups))
-            os.setgid(gid)
-            os.setuid(uid)
+            _become(uid, gid, groups, parent)
             os.environ.clear()
             os.environ.update({"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"})
             os.umask(0o077)

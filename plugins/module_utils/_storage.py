@@ -48,6 +48,18 @@ RECORD_SUFFIXES = ("-layers", "-images", "-containers")
 CONTAINER_RECORDS = ("containers.json", "volatile-containers.json")
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_CONTAINERS_JSON_BYTES = 64 * 1024 * 1024
+# Each user's child has this long, whatever the number of users: a FUSE file system she serves
+# can stall any lstat below it, and that costs her scan alone (one error), never the host's.
+USER_SCAN_SECONDS = 60
+# What a scan keeps and returns is bounded whatever a storage holds (docs/security.md,
+# Availability): each list is cut at its limit, the counts stay exact, and the result's "listed"
+# states the limits and what each left out. Per file in an image layer, IMAGES_LISTED images
+# (images_total counts them); per image, NAMES_LISTED names and containers (with their totals).
+IMAGES_LISTED = 5
+NAMES_LISTED = 5
+USER_LISTED = 500  # files one user's child returns (her files for root to mend come first)
+HOST_LISTED = 2000  # files one scan returns
+HOST_LISTED_ERRORS = 200  # errors, and places not examined, one scan (or one user's child) returns
 
 OK = "ok"
 UNREADABLE = "unreadable_by_user"
@@ -60,6 +72,7 @@ ROOT_ONLY = "root_only"  # its container runs as root, which reads the file: not
 IMPACTS = (ENV_LOST, IMAGE_LAYER, ROOT_ONLY)
 BREAKING_IMPACTS = (ENV_LOST, IMAGE_LAYER)
 REFUSED = "refused"  # the count of files left alone, each with its reason: they need a person
+REFUSED_BREAKING = "refused_breaking"  # of those, the owner-only ones that break a container
 
 display = hostfs.display
 
@@ -342,31 +355,70 @@ def _other_drivers(graphroot_fd, graphroot):
                     % (display(driver), ", ".join(SCANNED_DRIVERS))} for driver in sorted(drivers)]
 
 
+def _image(record, containers_by_image):
+    image_id = _text_field(record, "id")
+    names = record.get("names") if isinstance(record.get("names"), list) else []
+    names = [n for n in names if isinstance(n, str)]
+    containers = [c for c in containers_by_image.get(image_id, []) if c]
+    return {"id": image_id and display(image_id), "names": [display(n) for n in names[:NAMES_LISTED]],
+            "names_total": len(names), "digest": _text_field(record, "digest") and display(record["digest"]),
+            "containers": [display(c) for c in containers[:NAMES_LISTED]], "containers_total": len(containers)}
+
+
+def _children_first(nodes, parent, above):
+    """Every layer reachable from a bottom layer, each after all the layers above it."""
+    order = []
+    for start in nodes:
+        if parent.get(start) in nodes:
+            continue  # not a bottom layer
+        stack = [(start, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((child, False) for child in above.get(node, ()))
+    return order
+
+
 def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers_by_image):
-    """{layer id: [image]} for every layer of every image (its top layer and the parents below).
+    """{layer id: (up to IMAGES_LISTED images, how many images)} for every layer of every image
+    (its top layer and the parents below it).
 
     An owner-only config in an image's layer reaches every container started from that image, on
     any host the image goes to: each image is named with its id, names, digest and the containers
-    here that use it.
+    here that use it. The cost is linear in layers and images: each layer takes its images from
+    the layers right above it, keeping IMAGES_LISTED, never one entry per pair of a layer and an
+    image (a base layer under a thousand images is one count, not a thousand records). A layer in
+    a parent loop (a corrupt layers.json) has only the images whose top layer it is.
     """
     images = _load_store(graphroot_fd, graphroot, "%s-images" % driver, "images.json", owners, errors)
     if not images:
         return {}
     layers = _load_store(graphroot_fd, graphroot, "%s-layers" % driver, "layers.json", owners, errors) or []
     parent = dict((_text_field(layer, "id"), _text_field(layer, "parent")) for layer in layers)
-    by_layer = {}
+    parent.pop(None, None)
+    on_top = {}
     for record in images:
-        image_id = _text_field(record, "id")
-        names = record.get("names") if isinstance(record.get("names"), list) else []
-        names = [n for n in names if isinstance(n, str)]
-        image = {"id": image_id and display(image_id), "names": [display(n) for n in names],
-                 "digest": _text_field(record, "digest") and display(record["digest"]),
-                 "containers": [display(c) for c in containers_by_image.get(image_id, []) if c]}
-        layer, seen = _text_field(record, "layer"), set()
-        while layer and layer not in seen and len(seen) <= len(parent):  # a parent loop ends here
-            seen.add(layer)
-            by_layer.setdefault(layer, []).append(image)
-            layer = parent.get(layer)
+        if _text_field(record, "layer"):
+            on_top.setdefault(record["layer"], []).append(_image(record, containers_by_image))
+    above = {}
+    for layer, below in parent.items():
+        if below and below != layer:
+            above.setdefault(below, []).append(layer)
+    nodes = set(parent) | set(on_top)
+    by_layer = {}
+    for layer in _children_first(nodes, parent, above):
+        listed = on_top.get(layer, [])[:IMAGES_LISTED]
+        total = len(on_top.get(layer, []))
+        for child in above.get(layer, ()):
+            child_listed, child_total = by_layer[child]
+            total += child_total
+            listed.extend(child_listed[:IMAGES_LISTED - len(listed)])
+        by_layer[layer] = (listed, total)
+    for layer in nodes - set(by_layer):
+        by_layer[layer] = (on_top.get(layer, [])[:IMAGES_LISTED], len(on_top.get(layer, [])))
     return by_layer
 
 
@@ -428,11 +480,11 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=Fal
                     if container_id is None:
                         if images is None:
                             images = _images_by_layer(graphroot_fd, entry["path"], driver, owners, errors, by_image)
-                        record["images"] = images.get(layer, [])
+                        record["images"], record["images_total"] = images.get(layer, ([], 0))
                     record.update({
                         "path": display(host_path),
                         "storage_root": display(entry["path"]),
-                        "storage_owner": entry["owner"],
+                        "storage_owner": entry["owner"] and display(entry["owner"]),
                         "driver": driver,
                         "layer": display(layer),
                         "container_id": container_id and display(container_id),
@@ -494,13 +546,70 @@ def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix,
         entries, not_examined, conf_errors = [_entry(graphroot, name, "storage_roots")], [], []
     else:
         entries, not_examined, conf_errors = user_stores(root, name, uid, home, rootless_storage_path)
-    results = []
-    for entry in entries:
-        records, errors, identity, missed = scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate)
-        results.append({"entry": entry, "files": records, "errors": errors, "identity": identity,
-                        "not_examined": missed})
-    return {"stores": results, "not_examined": not_examined,
-            "errors": [{"path": None, "error": e} for e in conf_errors]}
+    result = {"stores": [_store(entry, *scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate))
+                         for entry in entries],
+              "not_examined": not_examined, "errors": [{"path": None, "error": e} for e in conf_errors]}
+    return bounded(result, USER_LISTED)
+
+
+def _store(entry, records, errors, identity, not_examined):
+    return {"entry": entry, "files": records, "counts": tally(records), "errors": errors, "identity": identity,
+            "not_examined": not_examined}
+
+
+def tally(files):
+    """scan()'s counts of some files: by status, by impact of those still owner-only, and how many
+    there are, changed, left alone (``refused``) and left alone while they break a container."""
+    counts = dict((key, 0) for key in STATUSES + IMPACTS + ("total", "changed", REFUSED, REFUSED_BREAKING))
+    for record in files:
+        counts["total"] += 1
+        counts[record["status"]] += 1
+        counts["changed"] += bool(record["changed"])
+        breaking = record["status"] == UNREADABLE and record.get("impact") in BREAKING_IMPACTS
+        if record["status"] == UNREADABLE and record.get("impact") in IMPACTS:
+            counts[record["impact"]] += 1
+        if record.get("error"):
+            counts[REFUSED] += 1
+            counts[REFUSED_BREAKING] += breaking
+    return counts
+
+
+def _add(counts, more, sign=1):
+    for key, value in more.items():
+        counts[key] = counts.get(key, 0) + sign * value
+
+
+def _listing_order(record):
+    """Files that still need root come first, then what changed (the containers to restart), then
+    what breaks a container, then the rest: a cut listing keeps what someone acts on."""
+    if record.get("fix_as_root"):
+        return 0
+    if record["changed"]:
+        return 1
+    if record["status"] == UNREADABLE:
+        return 2 if record.get("impact") in BREAKING_IMPACTS else 3
+    return 4 if record["status"] == SUSPICIOUS else 5
+
+
+def bounded(result, files_limit, omitted=None):
+    """Cut a scan result's files to ``files_limit`` and its errors and places not examined to
+    HOST_LISTED_ERRORS; each store's counts stay those of all its files, and ``omitted`` (added to
+    any earlier) says how many of each were left out."""
+    omitted = dict(omitted or {"files": 0, "errors": 0, "not_examined": 0})
+    ranked = sorted(((_listing_order(r), n, i) for n, store in enumerate(result["stores"])
+                     for i, r in enumerate(store["files"])))
+    keep = set((n, i) for _order, n, i in ranked[:files_limit])
+    omitted["files"] += max(0, len(ranked) - files_limit)
+    for kind in ("errors", "not_examined"):
+        room = HOST_LISTED_ERRORS
+        for holder in [result] + result["stores"]:
+            omitted[kind] += max(0, len(holder[kind]) - room)
+            holder[kind] = holder[kind][:room]
+            room -= len(holder[kind])
+    for n, store in enumerate(result["stores"]):
+        store["files"] = [r for i, r in enumerate(store["files"]) if (n, i) in keep]
+    result["omitted"] = omitted
+    return result
 
 
 def _nothing_to_scan(root, home):
@@ -524,7 +633,7 @@ def _nothing_to_scan(root, home):
 
 def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user, subordinate):
     name, uid, gid, home = user
-    nothing = {"stores": [], "not_examined": [], "errors": []}
+    nothing = {"stores": [], "not_examined": [], "errors": [], "omitted": {}}
     if graphroot is None and rootless_storage_path is None and _nothing_to_scan(root, home):
         return nothing
     args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
@@ -532,7 +641,7 @@ def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode
         return scan_user(*args)
     ranges = subordinate.get(name, []) + subordinate.get(str(uid), [])
     try:
-        result = as_user(uid, gid, _groups(root, name, gid), scan_user, args + (ranges,))
+        result = as_user(uid, gid, _groups(root, name, gid), scan_user, args + (ranges,), USER_SCAN_SECONDS)
     except hostfs.ChildFailed as exc:
         return dict(nothing, errors=[{"path": display(graphroot or home),
                                       "error": "scanning the storage of %s as that user failed: %s"
@@ -541,7 +650,9 @@ def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode
         for record in store["files"]:
             location = record.pop("fix_as_root", None)
             if location:
+                _add(store["counts"], tally([record]), -1)
                 _fix_as_root(root, store["entry"]["path"], location, uid, ranges, record, mode, check_mode)
+                _add(store["counts"], tally([record]))
     return result
 
 
@@ -606,49 +717,54 @@ def _owner_of(root, path, users):
     return ("uid %d" % st.st_uid, st.st_uid, st.st_gid, "/")
 
 
+def _public(entry):
+    """A store as the result shows it: every path escaped and bounded (a user's storage.conf chose it)."""
+    return {"path": display(entry["path"]), "owner": entry["owner"] and display(entry["owner"]),
+            "source": entry["source"], "containers": entry["containers"],
+            "runroot": entry["runroot"] and display(entry["runroot"]), "transient": entry["transient"],
+            "records_from": entry["records_from"] and display(entry["records_from"])}
+
+
 def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_user=hostfs.run_as_user):
     """Scan all storage; with ``fix`` set ``mode`` on every regular file others cannot read.
 
     ``not_examined`` names every place the host's tools use that this scan could not look at
     (a store's other driver, an additional layer store); with ``errors`` it is what a verdict
-    must admit it did not see."""
+    must admit it did not see. ``counts`` cover every file found; ``files``, ``errors`` and
+    ``not_examined`` are cut at their limits, stated with what was left out in ``listed``."""
     root = hostfs.HostRoot.of(root)
     system, not_examined, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
-    errors = [{"path": None, "error": e} for e in config_errors]
     users = _users(root)
     subordinate = subordinate_ids(root) if users else {}
-    roots, files, seen = [], [], set()
+    whole = {"stores": [], "errors": [{"path": None, "error": e} for e in config_errors],
+             "not_examined": not_examined}
+    counts, omitted, seen = tally(()), {"files": 0, "errors": 0, "not_examined": 0}, set()
 
     def take(result):
-        errors.extend(result["errors"])
-        not_examined.extend(result["not_examined"])
+        whole["errors"].extend(result["errors"])
+        whole["not_examined"].extend(result["not_examined"])
+        _add(omitted, result.get("omitted", {}))
         for store in result["stores"]:
-            errors.extend(store["errors"])
-            not_examined.extend(store["not_examined"])
+            whole["errors"].extend(store["errors"])
+            whole["not_examined"].extend(store["not_examined"])
             if store["identity"] is None or tuple(store["identity"]) in seen:
                 continue
             seen.add(tuple(store["identity"]))
-            roots.append(store["entry"])
-            files.extend(store["files"])
+            _add(counts, store["counts"])
+            whole["stores"].append(dict(store, errors=[], not_examined=[]))
 
     for entry in system:
         owner = _owner_of(root, entry["path"], users) if entry["source"] == "storage_roots" else None
         if owner is None:
-            records, errs, identity, missed = scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode)
-            take({"stores": [{"entry": entry, "files": records, "errors": errs, "identity": identity,
-                              "not_examined": missed}], "not_examined": [], "errors": []})
+            store = _store(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode))
+            take({"stores": [store], "not_examined": [], "errors": []})
         else:
             take(_scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user, subordinate))
     for user in users:
         take(_scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate))
-    counts = dict((status, sum(1 for f in files if f["status"] == status)) for status in STATUSES)
-    # of the files still owner-only: what they do to their containers
-    counts.update((kind, sum(1 for f in files if f["status"] == UNREADABLE and f.get("impact") == kind))
-                  for kind in IMPACTS)
-    counts["total"] = len(files)
-    counts["changed"] = sum(1 for f in files if f["changed"])
-    # a finding, never a failure: files the integrity promise does not let this scan change, each
-    # with its reason in "error"; a person decides about them (docs/security.md)
-    counts[REFUSED] = sum(1 for f in files if f.get("error"))
-    return {"files": files, "counts": counts, "storage_roots": roots, "errors": errors,
-            "not_examined": not_examined}
+    whole = bounded(whole, HOST_LISTED, omitted)
+    return {"files": [f for store in whole["stores"] for f in store["files"]], "counts": counts,
+            "storage_roots": [_public(store["entry"]) for store in whole["stores"]], "errors": whole["errors"],
+            "not_examined": whole["not_examined"],
+            "listed": {"limits": {"user_files": USER_LISTED, "files": HOST_LISTED, "errors": HOST_LISTED_ERRORS,
+                                  "not_examined": HOST_LISTED_ERRORS}, "omitted": whole["omitted"]}}

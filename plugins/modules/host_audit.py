@@ -159,7 +159,9 @@ libkrun:
   type: str
   sample: null
 files:
-  description: The C(.krun_config.json) files that are not C(ok), as RV(fleetfix.crun.krun_config#module:files).
+  description:
+    - The C(.krun_config.json) files that are not C(ok), as RV(fleetfix.crun.krun_config#module:files).
+    - Cut at the limits in RV(listed); RV(counts) always cover every file.
   returned: always
   type: list
   elements: dict
@@ -247,6 +249,13 @@ storage_roots:
   elements: dict
   sample: [{"path": "/var/lib/containers/storage", "owner": "root", "source": "default", "containers": 12,
             "runroot": "/run/containers/storage", "transient": false, "records_from": null}]
+listed:
+  description: The limits RV(files), RV(errors) and the places in RV(coverage) are cut at, and what each cut left out,
+      as RV(fleetfix.crun.krun_config#module:listed).
+  returned: always
+  type: dict
+  sample: {"limits": {"user_files": 500, "files": 2000, "errors": 200, "not_examined": 200},
+           "omitted": {"files": 0, "errors": 0, "not_examined": 0}}
 coverage:
   description:
     - Whether everything that could change the verdict was examined. C(not_examined) names each place the host's

@@ -84,7 +84,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Every C(.krun_config.json) found, one item each.
+  description: Every C(.krun_config.json) found, one item each, up to the limits in RV(listed).
   returned: always
   type: list
   elements: dict
@@ -172,10 +172,18 @@ files:
         - For a file in a layer no container owns, the images whose layers include it - each with C(id),
           C(names), C(digest) and the C(containers) here that use it. A rebuild of each image is the only cure
           for other hosts - C(podman save) and C(podman push) export the layer as it was recorded.
+        - At most 5 images, each with at most 5 names and 5 containers; C(images_total), C(names_total) and
+          C(containers_total) count them all (a base layer under a thousand images stays one short record).
       type: list
       elements: dict
       returned: when RV(files[].container_id) is null
-      sample: [{"id": "4f7c...", "names": ["localhost/app:1"], "digest": "sha256:9a1e...", "containers": ["web"]}]
+      sample: [{"id": "4f7c...", "names": ["localhost/app:1"], "names_total": 1, "digest": "sha256:9a1e...",
+                "containers": ["web"], "containers_total": 1}]
+    images_total:
+      description: How many images include the file's layer.
+      type: int
+      returned: when RV(files[].container_id) is null
+      sample: 1
     changed:
       description: Whether this run changed (or in check mode would change) the file's mode.
       type: bool
@@ -190,11 +198,24 @@ counts:
     - How many files have each status, how many there are and how many changed.
     - C(refused) counts the files left alone, each with its reason in C(error) (several hard links where root would
       change them, another user's file in someone's storage). They are findings, never a failure of the module;
-      a person decides about them.
+      a person decides about them. C(refused_breaking) counts those of them that are owner-only and break a
+      container (C(env_lost) or C(image_layer)).
+    - The counts cover every file found, also when RV(files) is cut at its limit (RV(listed)).
   returned: always
   type: dict
   sample: {"total": 3, "ok": 1, "unreadable_by_user": 1, "suspicious": 1, "changed": 0, "env_lost": 1,
-           "image_layer": 0, "root_only": 0, "refused": 0}
+           "image_layer": 0, "root_only": 0, "refused": 0, "refused_breaking": 0}
+listed:
+  description:
+    - What one scan returns is bounded whatever the storage holds - C(limits) states the bounds (files per user,
+      files, errors and places not examined per host) and C(omitted) how many of each were left out. A user's
+      child returns her files for root to mend first, then changed files, then those that break a container.
+    - A cut list never changes a verdict - RV(counts) cover every file and any error keeps the verdict from
+      reading C(fixed).
+  returned: always
+  type: dict
+  sample: {"limits": {"user_files": 500, "files": 2000, "errors": 200, "not_examined": 200},
+           "omitted": {"files": 0, "errors": 0, "not_examined": 0}}
 storage_roots:
   description:
     - The stores scanned (graphroots, C(imagestore), C(additionalimagestores) entries), who owns each, where it
@@ -245,7 +266,7 @@ def main():
                   fix=module.params["state"] == "fixed", mode=parse_mode(module.params["mode"]),
                   check_mode=module.check_mode)
     changed_files = [f for f in result["files"] if f["changed"]]
-    result["changed"] = bool(changed_files)
+    result["changed"] = result["counts"]["changed"] > 0  # the listing may be cut; the counts never are
     if module._diff and changed_files:
         result["diff"] = {
             "before": "".join("%s mode=%s\n" % (f["path"], f["mode_before"]) for f in changed_files),

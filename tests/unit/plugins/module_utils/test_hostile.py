@@ -5,8 +5,10 @@ Each test is one attack from docs/security.md, on a constructed tree. The scan r
 so the scan reads it as that user, as on a real host.
 """
 
+import errno
 import json
 import os
+import signal
 import stat
 import threading
 import time
@@ -203,8 +205,8 @@ def test_a_symlink_swapped_in_before_root_walks_to_a_subordinate_file_is_not_fol
     os.chown(path, SUBORDINATE, SUBORDINATE)
     diff = os.path.dirname(path)
 
-    def child_then_swap(uid, gid, groups, func, args):
-        result = hostfs.run_as_user(uid, gid, groups, func, args)
+    def child_then_swap(uid, gid, groups, func, args, timeout):
+        result = hostfs.run_as_user(uid, gid, groups, func, args, timeout)
         os.rename(diff, diff + ".moved")
         os.symlink(os.path.dirname(victim["path"]), diff)
         return result
@@ -354,9 +356,9 @@ def test_control_characters_and_undecodable_bytes_in_names_are_escaped(host):
 # --- cost: accounts without storage -------------------------------------------------------------
 
 def counting(calls):
-    def as_user(uid, gid, groups, func, args):
+    def as_user(uid, gid, groups, func, args, timeout):
         calls.append(uid)
-        return hostfs.run_as_user(uid, gid, groups, func, args)
+        return hostfs.run_as_user(uid, gid, groups, func, args, timeout)
     return as_user
 
 
@@ -457,3 +459,232 @@ def test_a_users_own_hard_link_to_her_own_stale_config_is_fixed_as_her(host):
     os.link(path, other)
     result = storage.scan(host["root"], fix=True)
     assert result["files"][0]["changed"] and mode_of(other) == 0o444 and result["errors"] == []
+
+
+# --- the child that acts for a user is out of her reach ------------------------------------------
+
+def _child_pid_and_release(uid, gid, func_ready, timeout=10):
+    """Run a child for uid that reports its pid and waits for a byte; yield (pid, release, outcome)."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    outcome = {}
+
+    def child():
+        os.write(ready_w, str(os.getpid()).encode())
+        return func_ready(go_r)
+
+    def parent():
+        try:
+            outcome["result"] = hostfs.run_as_user(uid, gid, [gid], child, timeout=timeout)
+        except hostfs.ChildFailed as exc:
+            outcome["failed"] = str(exc)
+
+    thread = threading.Thread(target=parent)
+    thread.start()
+    pid = int(os.read(ready_r, 32))
+    return pid, lambda: (os.write(go_w, b"x"), thread.join(timeout + 5)), outcome
+
+
+def _wait_for(fd):
+    os.read(fd, 1)
+    return "done"
+
+
+def _as_the_user(uid, action):
+    """``action()`` in a process with the user's every id, as her own shell would run it: its
+    errno, or 0 when it succeeded."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - reported through the exit status
+        code = 0
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            action()
+        except OSError as exc:
+            code = exc.errno or 99
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL])
+def test_the_user_cannot_signal_the_child_that_scans_for_her(sig):
+    """kill -STOP -1 in a loop held the whole module until the task timeout; SIGKILL lost her scan
+    at her will. The child keeps root as its real and saved uid, so her signals are refused."""
+    pid, release, outcome = _child_pid_and_release(USER, USER, _wait_for)
+    try:
+        assert _as_the_user(USER, lambda: os.kill(pid, sig)) == errno.EPERM
+        assert _as_the_user(USER, lambda: os.kill(-1, signal.SIGSTOP)) in (0, errno.ESRCH)
+        assert "S" in _proc_state(pid) or "R" in _proc_state(pid)  # not stopped
+    finally:
+        release()
+    assert outcome == {"result": "done"}, outcome
+
+
+def _proc_state(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_the_user_cannot_read_the_childs_memory_or_environment():
+    """ptrace and /proc/PID/mem, environ, fd: refused to her (the child is not dumpable and its
+    real uid is root's), while the child still opens files with her authority alone."""
+    def probe():
+        for name in ("mem", "environ"):
+            with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+                handle.read(1)
+        os.listdir("/proc/%d/fd" % pid)
+
+    pid, release, outcome = _child_pid_and_release(USER, USER, _wait_for)
+    try:
+        assert _as_the_user(USER, probe) == errno.EACCES
+    finally:
+        release()
+    assert outcome == {"result": "done"}
+
+
+def _read_shadow_and_report_ids(_fd, secret):
+    ids = (os.getresuid(), os.getresgid())
+    try:
+        with open(secret) as handle:
+            handle.read()
+        return {"read": True, "ids": ids}
+    except OSError as exc:
+        return {"read": False, "errno": exc.errno, "ids": ids}
+
+
+def test_the_child_still_has_her_authority_alone_for_every_file(host):
+    pid, release, outcome = _child_pid_and_release(
+        USER, USER, lambda fd: _read_shadow_and_report_ids(os.read(fd, 1), host["secret"]))
+    release()
+    result = outcome["result"]
+    assert result["read"] is False and result["errno"] == errno.EACCES, result
+    assert result["ids"][0][1] == USER and result["ids"][1] == [USER, USER, USER], result
+
+
+def test_a_child_that_outgrows_its_memory_ceiling_is_one_failure():
+    """A hostile tree that makes the scan allocate without end costs the child, not the host."""
+    with pytest.raises(hostfs.ChildFailed, match="MemoryError"):
+        hostfs.run_as_user(USER, USER, [USER], bytearray, (hostfs.CHILD_MEMORY_LIMIT + 1,))
+
+
+def test_a_stalled_scan_costs_that_user_her_budget_and_no_more(host, monkeypatch):
+    """A FUSE mount she serves with allow_other can stall any lstat below it: her child is killed
+    when her budget (a constant, not the task timeout shared by all users) is spent; her storage
+    is one error and root's own storage is still reported."""
+    StorageTree(host["root"]).add_krun_config("rootful", 0o700, uid=1234)
+    monkeypatch.setattr(storage, "USER_SCAN_SECONDS", 1)
+    monkeypatch.setattr(storage, "scan_user", lambda *args: time.sleep(30))
+    started = time.time()
+    result = storage.scan(host["root"])
+    assert time.time() - started < 10
+    assert [f["container_id"] for f in result["files"]] == ["rootful"]
+    (error,) = result["errors"]
+    assert "mallory" in error["error"] and "gave up after 1s" in error["error"], error
+
+
+def _sleep_after_reporting(fd):
+    os.write(fd, str(os.getpid()).encode())
+    time.sleep(60)
+
+
+def test_the_child_dies_with_the_module_that_started_it():
+    """When the task times out and Ansible kills the module, the child acting for a user must not
+    go on scanning (or holding her storage) as an orphan."""
+    ready_r, ready_w = os.pipe()
+    module = os.fork()
+    if module == 0:  # pragma: no cover - killed by the test
+        try:
+            hostfs.run_as_user(USER, USER, [USER], _sleep_after_reporting, (ready_w,), 120)
+        finally:
+            os._exit(0)
+    child = int(os.read(ready_r, 32))
+    os.kill(module, signal.SIGKILL)
+    os.waitpid(module, 0)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists("/proc/%d" % child) and _proc_state(child) != "Z":
+        time.sleep(0.05)
+    assert not os.path.exists("/proc/%d" % child) or _proc_state(child) == "Z", "the child outlived its module"
+
+
+# --- cost and output bounded by design -----------------------------------------------------------
+
+def _result_size(root):
+    return len(json.dumps(storage.scan(root)))
+
+
+@pytest.mark.parametrize("owner", [None, USER], ids=["rootful", "rootless"])
+def test_a_stale_layer_shared_by_many_images_names_a_few_and_counts_the_rest(host, owner):
+    """Hundreds of images over a few stale layers made every layer's record carry every image (13.9
+    MB of facts from 25 KB of her JSON). Each record now names at most IMAGES_LISTED images, with
+    the total beside them."""
+    graphroot = ROOTLESS if owner else storage.DEFAULT_GRAPHROOT
+    StorageTree(host["root"], graphroot, owner=owner).add_shared_stale_layers(3, 40, names_per_image=20)
+    result = storage.scan(host["root"])
+    assert result["counts"]["image_layer"] == 3
+    for record in result["files"]:
+        assert record["images_total"] == 40 and len(record["images"]) == storage.IMAGES_LISTED, record
+        assert all(len(image["names"]) <= storage.NAMES_LISTED for image in record["images"])
+
+
+def test_the_result_grows_with_layers_plus_images_never_with_their_product(host):
+    tree = StorageTree(host["root"])
+    tree.add_shared_stale_layers(20, 20)
+    small = _result_size(host["root"])
+    tree.add_shared_stale_layers(20, 400)
+    large = _result_size(host["root"])
+    assert large < small * 1.2, (small, large)
+
+
+def test_one_users_files_beyond_her_limit_are_counted_not_listed(host, monkeypatch):
+    """Her listing stops at USER_LISTED files (the limit and what it left out are in the result);
+    her counts stay exact, and root's own files are still listed."""
+    monkeypatch.setattr(storage, "USER_LISTED", 3)
+    StorageTree(host["root"], ROOTLESS, owner=USER).add_shared_stale_layers(8, 1)
+    StorageTree(host["root"]).add_krun_config("rootful", 0o700, uid=1234)
+    result = storage.scan(host["root"], fix=True)
+    assert result["counts"]["unreadable_by_user"] == 0 and result["counts"]["changed"] == 9, result["counts"]
+    assert result["counts"]["total"] == 9
+    listed = [f["container_id"] or f["layer"] for f in result["files"]]
+    assert "rootful" in listed and len(listed) == 4, listed
+    assert result["listed"]["omitted"]["files"] == 5 and result["listed"]["limits"]["user_files"] == 3
+
+
+def test_a_hosts_listing_stops_at_its_limit_with_exact_counts(host, monkeypatch):
+    monkeypatch.setattr(storage, "HOST_LISTED", 5)
+    StorageTree(host["root"]).add_shared_stale_layers(12, 1)
+    result = storage.scan(host["root"])
+    assert result["counts"]["image_layer"] == 12 and len(result["files"]) == 5
+    assert result["listed"] == {"limits": {"user_files": storage.USER_LISTED, "files": 5,
+                                           "errors": storage.HOST_LISTED_ERRORS,
+                                           "not_examined": storage.HOST_LISTED_ERRORS},
+                                "omitted": {"files": 7, "errors": 0, "not_examined": 0}}
+
+
+def test_a_users_many_errors_are_counted_beyond_the_limit(host, monkeypatch):
+    """An error per layer (layers she made unreadable) is bounded like files: the scan still says
+    her storage was not fully examined."""
+    monkeypatch.setattr(storage, "HOST_LISTED_ERRORS", 4)
+    tree = StorageTree(host["root"], ROOTLESS, owner=USER)
+    paths = [tree.add_krun_config("c%d" % n, 0o700, uid=USER) for n in range(10)]
+    for path in paths:
+        layer = os.path.dirname(os.path.dirname(path))
+        os.chown(layer, 0, 0)  # a directory of root's inside hers: her child cannot enter a 0700 one
+        os.chmod(layer, 0o700)
+    result = storage.scan(host["root"])
+    assert len(result["errors"]) == 4 and result["listed"]["omitted"]["errors"] == 6, result["errors"]
+
+
+def test_a_store_path_from_her_configuration_is_escaped_and_bounded_in_the_result(host):
+    """storage_roots echoed the graphroot of her storage.conf raw: control characters and any length."""
+    graphroot = "/home/mallory/\x1b[31m/" + "/".join(["x" * 200] * 15)
+    write(os.path.join(host["home"], ".config/containers/storage.conf"), '[storage]\ngraphroot = "%s"\n'
+          % graphroot.replace("\x1b", "\\u001b"), owner=USER)
+    StorageTree(host["root"], graphroot, owner=USER).add_krun_config("c1", 0o700, uid=USER)
+    result = storage.scan(host["root"])
+    text = json.dumps(result)
+    assert "\x1b" not in text and "\\u001b" not in text, [line for line in text.split(", ") if "u001b" in line]
+    assert result["files"], result["errors"]
+    for entry in result["storage_roots"]:
+        assert all(len(value) <= 512 for value in entry.values() if isinstance(value, str)), entry

@@ -37,7 +37,8 @@ def test_world_readable_file_is_ok(tmp_path):
     StorageTree(tmp_path).add_krun_config("c1", 0o444)
     assert storage.scan(str(tmp_path))["counts"] == {"total": 1, "ok": 1, "unreadable_by_user": 0,
                                                      "suspicious": 0, "changed": 0, "env_lost": 0,
-                                                     "image_layer": 0, "root_only": 0, "refused": 0}
+                                                     "image_layer": 0, "root_only": 0, "refused": 0,
+                                                     "refused_breaking": 0}
 
 
 def test_container_without_the_file_is_not_reported(tmp_path):
