@@ -15,8 +15,9 @@ runs as root. The rules (docs/security.md):
   fstat'ed, and only a regular file is read (bounded) or has its mode changed, through that same
   handle (/proc/self/fd/N names exactly the inode that was checked).
 - A rootless user's configuration and storage are read and changed by a forked child running
-  with that user's uid, gid and groups and a clean environment: the kernel then decides what may
-  be read or changed, exactly as it would for the user.
+  with that user's effective uid, gid and groups and a clean environment: the kernel then decides
+  what may be read or changed, exactly as it would for the user, while the child's real and saved
+  uid stay root's, so that she cannot signal or trace it.
 - Errors name the path (escaped) and a reason; never the content of what was read.
 """
 

@@ -9,6 +9,8 @@ import csv
 import json
 import os
 import stat
+import subprocess
+import time
 
 import pytest
 
@@ -132,3 +134,53 @@ def test_a_users_storage_conf_pointing_at_shadow_leaks_nothing_anywhere(playbook
     outputs = [json.dumps(run.data), facts.read_text()] + [
         (tmp_path / "reports" / name).read_text() for name in os.listdir(str(tmp_path / "reports"))]
     assert not any("SECRET" in text or "j9T" in text for text in outputs)
+
+
+def rootless_user(root, uid, name="mallory"):
+    """A constructed root with one rootless user and her (empty) storage; the tree to fill."""
+    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    with open(os.path.join(root, "etc/passwd"), "w") as handle:
+        handle.write("root:x:0:0::/root:/bin/sh\n%s:x:%d:%d::/home/%s:/bin/sh\n" % (name, uid, uid, name))
+    return StorageTree(root, "/home/%s/.local/share/containers/storage" % name, owner=uid)
+
+
+def test_a_users_layers_shared_by_hundreds_of_images_give_a_bounded_report(playbook, tmp_path, searchable_tmp):
+    """Output amplification, through a real playbook run: 300 stale layers under 300 images in her
+    storage (about 60 KB of her JSON) made every layer's record name every image, an 18 MB facts
+    file and module result. Each record now names a few images and counts them all."""
+    rootless_user(searchable_tmp, 1000).add_shared_stale_layers(300, 300, names_per_image=3)
+    run = playbook("fleetfix.crun.audit", *audit_args(tmp_path, searchable_tmp))
+    assert run.rc == 0, run.failure_messages()
+    result = run.results("Audit crun")[0]
+    assert result["counts"]["image_layer"] == 300 and result["listed"]["omitted"]["files"] == 0
+    assert all(f["images_total"] == 300 and len(f["images"]) == 5 for f in result["files"])
+    facts = tmp_path / "facts.d/fleetfix_crun.fact"
+    assert facts.stat().st_size < 1024 * 1024, facts.stat().st_size
+    assert json.loads((tmp_path / "reports/fleet.json").read_text())["file_counts"]["image_layer"] == 300
+
+
+def test_a_user_stopping_every_process_she_may_signal_does_not_stall_the_audit(playbook, tmp_path, searchable_tmp):
+    """kill -STOP -1 in a loop, by the user whose storage is being scanned, through a real playbook
+    run: her scan child used to stop with her processes, holding the module until its timeout. It
+    now keeps root as its real and saved uid, so her signals do not reach it."""
+    uid = 4242  # nobody else on this machine: her kill -1 reaches only processes of this uid
+    rootless_user(searchable_tmp, uid).add_krun_config("c1", 0o700, uid=uid)
+
+    def become_her():
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+    stopper = subprocess.Popen(["/bin/sh", "-c", "while :; do kill -STOP -1 2>/dev/null; done"],
+                               preexec_fn=become_her)  # pylint: disable=subprocess-popen-preexec-fn
+    try:
+        started = time.monotonic()
+        run = playbook("fleetfix.crun.audit", *audit_args(tmp_path, searchable_tmp))
+        elapsed = time.monotonic() - started
+    finally:
+        stopper.kill()
+        stopper.wait()
+    assert run.rc == 0, run.failure_messages()
+    result = run.results("Audit crun")[0]
+    assert result["errors"] == [] and result["counts"]["env_lost"] == 1, result["errors"]
+    assert elapsed < 50, elapsed  # her budget is 60 s: a stopped child would cost all of it
