@@ -645,7 +645,7 @@ def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode
     except hostfs.ChildFailed as exc:
         return dict(nothing, errors=[{"path": display(graphroot or home),
                                       "error": "scanning the storage of %s as that user failed: %s"
-                                               % (display(name), exc)}])
+                                               % (display(name), display(str(exc)))}])
     for store in result["stores"]:
         for record in store["files"]:
             location = record.pop("fix_as_root", None)

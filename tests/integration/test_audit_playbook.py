@@ -184,3 +184,21 @@ def test_a_user_stopping_every_process_she_may_signal_does_not_stall_the_audit(p
     result = run.results("Audit crun")[0]
     assert result["errors"] == [] and result["counts"]["env_lost"] == 1, result["errors"]
     assert elapsed < 50, elapsed  # her budget is 60 s: a stopped child would cost all of it
+
+
+def test_one_layer_her_child_cannot_enter_costs_that_layer_alone_through_a_playbook_run(
+        playbook, tmp_path, searchable_tmp):
+    """A layer of hers that her child cannot enter (a directory of another id, 0700) lost her whole
+    scan: now it is one error, named, her other stale file is still found, and the host is unknown
+    (not everything was seen), not fixed."""
+    tree = rootless_user(searchable_tmp, 1000)
+    tree.add_krun_config("c1", 0o700, uid=1000)
+    closed = os.path.dirname(os.path.dirname(tree.add_krun_config("c2", 0o700, uid=1000)))
+    os.chown(closed, 0, 0)
+    os.chmod(closed, 0o700)
+    run = playbook("fleetfix.crun.audit", *audit_args(tmp_path, searchable_tmp))
+    assert run.rc == 0, run.failure_messages()
+    result = run.results("Audit crun")[0]
+    assert [f["container_id"] for f in result["files"]] == ["c1"]
+    assert len(result["errors"]) == 1 and "layer-c2" in result["errors"][0]["path"], result["errors"]
+    assert result["coverage"]["complete"] is False and result["status"] != "fixed"

@@ -4,9 +4,14 @@ Test stand-in: crun binaries are shell scripts printing real `--version` texts (
 the modules, Ansible's module execution, check mode and diff mode are real.
 """
 
+import json
 import os
 import stat
+import subprocess
+import sys
 
+import pytest
+from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 from support import StorageTree, stand_in_crun
 
 
@@ -86,3 +91,39 @@ def test_a_hooks_directory_a_user_controls_is_refused_through_a_playbook_run(mod
     assert result.get("failed") and "not root's alone" in result["msg"] and "belongs to uid 1000" in result["msg"]
     assert not (tmp_path / "hooks.d").exists() and not (tmp_path / "conf.d").exists()
     assert not (tmp_path / "libexec").exists() and os.listdir(str(alice / "hooks.d")) == []
+
+
+def test_a_fifo_planted_as_the_package_file_is_refused_at_once_through_a_playbook_run(module, tmp_path):
+    """package_file in a directory others may write: what is planted there is opened once, as a
+    regular file only. A FIFO used to block the module's first look at it (dpkg-deb --field)."""
+    info = subprocess.run(["crun", "--version"], capture_output=True, text=True, check=False).stdout
+    if not info.startswith("crun version 1.8.1"):
+        pytest.skip("needs this machine's affected crun 1.8.1 (setup-host installs it), which asks for an upgrade")
+    fifo = tmp_path / "crun.deb"
+    os.mkfifo(str(fifo))
+    result = module(tmp_path, "fleetfix.crun.crun_upgrade", {"package_file": str(fifo), "update_cache": False},
+                    "--check")
+    assert result.get("failed") and "not a regular file" in result["msg"], result
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_hook_program_that_is_a_device_or_fifo_is_never_read_through_a_playbook_run(module, tmp_path, target):
+    """An image mounted as audit_root whose hook program is a symlink to /dev/zero (read unbounded
+    until MemoryError) or a FIFO: the audit finishes, and that hook does not count."""
+    root = tmp_path / "image"
+    program = "/usr/local/libexec/fleetfix-krun-hook"
+    document = hooks.hook_document(sys.executable, program)
+    hooks_dir = root / "usr/share/containers/oci/hooks.d"
+    hooks_dir.mkdir(parents=True)
+    (hooks_dir / "50-fleetfix-krun.json").write_text(json.dumps(document))
+    (root / "usr/local/libexec").mkdir(parents=True)
+    if target == "fifo":
+        os.mkfifo(str(root / program.lstrip("/")))
+    else:
+        os.symlink(target, str(root / program.lstrip("/")))
+    python = root / sys.executable.lstrip("/")  # the hook's interpreter, present in the image
+    python.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(sys.executable, str(python))
+    result = module(tmp_path, "fleetfix.crun.host_audit", {"root": str(root), "facts_file": ""})
+    assert not result.get("failed"), result.get("msg")
+    assert result["hooks"] == [], result["hooks"]
