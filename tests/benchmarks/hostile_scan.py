@@ -62,7 +62,7 @@ def floor(tree):
 
 def median_seconds(func, repeat):
     times = []
-    for _ in range(repeat):
+    for dummy in range(repeat):
         started = time.perf_counter()
         func()
         times.append(time.perf_counter() - started)
