@@ -12,7 +12,6 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories a
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
-from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
 
 REPORT_VERSION = 1
@@ -116,5 +115,9 @@ def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=F
     crun = _crun.crun_info(runner, root=root, paths=paths, timeout=timeout)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     dirs = hooks.hooks_dirs(root)[0]
-    upgrade = packages.offered(crun["runtimes"], runner) if check_upgrade and root.is_host else None
+    upgrade = None
+    if check_upgrade and root.is_host:
+        # only a remediation's audit asks the package manager: every other audit skips compiling it
+        from ansible_collections.fleetfix.crun.plugins.module_utils import _packages  # pylint: disable=import-outside-toplevel
+        upgrade = _packages.offered(crun["runtimes"], runner)
     return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)

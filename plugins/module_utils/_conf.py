@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
@@ -77,16 +78,14 @@ def _parse_escape(text, pos):
     raise ConfError("invalid escape in a string")
 
 
+# Blanks between values: whitespace, commas and comments. One regular expression, so that the
+# comment-heavy files distributions ship (Debian's containers.conf is 30 KB, nearly all comments)
+# cost one C loop, not a Python step per character.
+_BLANKS = re.compile(r"(?:[ \t\r\n,]+|#[^\n]*)*")
+
+
 def _skip_blank(text, pos):
-    while pos < len(text):
-        if text[pos] in " \t\r\n,":
-            pos += 1
-        elif text[pos] == "#":
-            while pos < len(text) and text[pos] != "\n":
-                pos += 1
-        else:
-            break
-    return pos
+    return _BLANKS.match(text, pos).end()
 
 
 def _parse_value(text, pos):

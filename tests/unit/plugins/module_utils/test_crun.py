@@ -276,6 +276,20 @@ def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp
     assert runner.calls == []
 
 
+@pytest.mark.parametrize("status", [
+    "Package: crun\nStatus: install ok installed\nVersion: 1.20-1\n",  # the first stanza
+    "Package: crun-krun\nStatus: install ok installed\nVersion: 9.9\n\n"  # a longer name is not it
+    "Package: crun\nStatus: deinstall ok config-files\nArchitecture: i386\nVersion: 1.19-1\n\n"
+    "Package: crun\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.20-1\nDescription: a\n b\n",
+])
+def test_the_installed_version_is_found_in_dpkgs_status_whatever_stands_around_it(tmp_path, status):
+    dpkg_db(tmp_path, {"crun": ("1.20-1", ["/usr/bin/crun"], "install ok installed")})
+    write(os.path.join(str(tmp_path), "var/lib/dpkg/status"), status)
+    owner = _crun.package_owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2,
+                                CannedRunner({}))
+    assert owner["version"] == "1.20-1"
+
+
 def test_dpkg_owner_falls_back_to_dpkg_query_for_other_packages(tmp_path):
     dpkg_db(tmp_path, {"crun": ("1.20-1", ["/usr/bin/crun"], "install ok installed")})
     runner = CannedRunner({"-S": (0, "vendor-runtime: /opt/vendor/crun\n", ""), "-W": (0, "2.0", "")})
