@@ -43,6 +43,10 @@ ADVISORIES = (
         # A SEV guest reads its configuration from the encrypted disk image (krun-sev.json and
         # krun_set_root_disk), never from /.krun_config.json: a crun that can load only
         # libkrun-sev.so.1 writes the file but nothing reads it.
+        # A container that never started wrote nothing: in a user namespace crun creates without
+        # mapping the state directory's owner (podman#27822), crun 1.7.1 to 1.26 fail reading the
+        # state's config.json before they write the file (krun.c; f311dc07, crun 1.27, moved both
+        # before the namespace), so the storage verdict, which needs the file, counts nothing.
         "sev_guests_read_the_file": False,
     },
     {

@@ -123,6 +123,31 @@ def test_the_sweep_cures_a_stale_container_under_the_fixed_crun(realcrun, tmp_pa
     assert bundle.run(runtime(realcrun, "1.21")) == CURED
 
 
+@pytest.mark.parametrize("version", ["1.8.1", "1.21"])
+def test_a_krun_container_whose_user_namespace_hides_the_state_directory_never_starts_nor_leaves_a_file(
+        realcrun, tmp_path, searchable_tmp, module, version):
+    """podman#27822: crun 1.7.1 to 1.26 cannot start a krun container in a user namespace that crun
+    creates and that does not map the state directory's owner. krun.c reads the state's
+    config.json before it writes /.krun_config.json (until f311dc07, crun 1.27, moved both before
+    the namespace), so the start fails first and writes nothing: such a container lost nothing,
+    and the audit, which judges by the file in its layer, counts nothing for it."""
+    bundle = Bundle(searchable_tmp, realcrun)  # every directory above the state one searchable
+    path = os.path.join(bundle.base, "config.json")
+    with open(path) as handle:
+        config = json.load(handle)
+    config["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    with open(path, "w") as handle:
+        json.dump(config, handle)
+    proc = subprocess.run([runtime(realcrun, version), "--root", bundle.state, "run", "-b", bundle.base, "c-userns"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode != 0 and "config.json`: Permission denied" in proc.stderr, proc.stderr
+    assert not os.path.lexists(os.path.join(bundle.rootfs, ".krun_config.json"))
+    audited = module(tmp_path, "fleetfix.crun.krun_config", {"root": bundle.host, "storage_roots": ["/bundle/storage"]})
+    assert audited["counts"]["total"] == 0 and audited["errors"] == [], audited
+
+
 @pytest.mark.podman
 def test_podman_stale_container_is_cured_by_the_sweep(realcrun, tmp_path, module):
     """podman records the runtime path given at create: a symlink repointed from 1.8.1 to 1.21
