@@ -71,6 +71,15 @@ class Bundle:
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.strip()
 
+    def run_with_the_bundle_hidden(self, binary):
+        """crun run --config FILE from /, without -b: crun then hands createRuntime hooks "bundle":
+        "/" (its own getcwd(), crun#2025), as podman's calls did for --uidmap with a CDI device."""
+        proc = subprocess.run([binary, "--root", self.state, "run", "--config", os.path.join(self.base, "config.json"),
+                               "c" + uuid.uuid4().hex[:12]], cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
     @property
     def config_mode(self):
         return stat.S_IMODE(os.lstat(os.path.join(self.rootfs, ".krun_config.json")).st_mode)
@@ -111,6 +120,24 @@ def test_the_hook_cures_the_affected_crun(realcrun, tmp_path, variant):
                     annotations={"run.oci.handler": "krun"} if variant == "annotation" else None)
     binary = runtime(realcrun, "1.8.1", "crun" if variant == "annotation" else "krun")
     assert bundle.run(binary) == CURED
+
+
+def test_the_hook_cures_the_affected_crun_when_crun_hands_it_bundle_slash(realcrun, tmp_path):
+    """Real crun 1.8.1 hands the hook "bundle": "/" here (shown by the state it got); the hook finds
+    the rootfs through the state's "root" and the environment arrives. It used to log "skipped" and
+    the container lost its environment while the host counted as mitigated."""
+    bundle = Bundle(tmp_path, realcrun, hook=True)
+    path = os.path.join(bundle.base, "config.json")
+    with open(path) as handle:
+        config = json.load(handle)
+    seen = os.path.join(str(tmp_path), "state-seen.json")
+    config["hooks"]["createRuntime"].insert(0, {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s" % seen]})
+    with open(path, "w") as handle:
+        json.dump(config, handle)
+    assert bundle.run_with_the_bundle_hidden(runtime(realcrun, "1.8.1")) == CURED
+    with open(seen) as handle:
+        assert json.load(handle)["bundle"] == "/"
+    assert bundle.config_mode == 0o444
 
 
 def test_the_sweep_cures_a_stale_container_under_the_fixed_crun(realcrun, tmp_path, module):

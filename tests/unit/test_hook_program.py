@@ -237,3 +237,22 @@ def test_the_hook_fixes_the_file_on_the_oldest_python_it_claims(tmp_path):
     result = subprocess.run([python, "-I", "-S", HOOK], input=state, capture_output=True, timeout=10, check=False)
     assert result.returncode == 0 and b"0700 -> 0444" in result.stderr, result.stderr
     assert mode_of(config) == 0o444
+
+
+def test_a_hidden_bundle_is_found_through_the_root_crun_hands_every_hook(tmp_path):
+    """crun before 1.27 can hand createRuntime hooks "bundle": "/" (crun#2025: getcwd() of its own
+    process, fixed by 6c5c957e). crun has always put the config's root.path in the state as
+    "root" (do_hooks), so the hook finds the rootfs there and fixes the file."""
+    _state, config = bundle(tmp_path, root_path=str(tmp_path / "rootfs"))
+    state = {"ociVersion": "1.0", "id": "c1", "pid": 1, "bundle": "/", "root": str(tmp_path / "rootfs"),
+             "status": "created"}
+    result = run_hook(json.dumps(state).encode())
+    assert result.returncode == 0 and mode_of(config) == 0o444, result.stderr
+
+
+def test_a_hidden_bundle_with_a_relative_root_is_logged_not_guessed(tmp_path):
+    _state, config = bundle(tmp_path)
+    state = {"ociVersion": "1.0", "id": "c1", "pid": 1, "bundle": "/", "root": "rootfs", "status": "created"}
+    result = run_hook(json.dumps(state).encode())
+    assert result.returncode == 0 and mode_of(config) == 0o700
+    assert b"cannot find the rootfs" in result.stderr and b"bundle" in result.stderr, result.stderr
