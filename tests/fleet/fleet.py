@@ -278,6 +278,7 @@ for d in {overlaid}; do
   mount -t overlay overlay -o lowerdir=/$d,upperdir={layer}/upper/$d,workdir={layer}/work/$d /$d
 done
 export DEBIAN_FRONTEND=noninteractive
+unset APT_CONFIG  # a host's apt state lives in its layer, whatever this machine's apt configuration says
 dpkg -i {packages}
 if [ -n "{repo}" ]; then
   cp -r {repo} /srv/fleetfix-repo

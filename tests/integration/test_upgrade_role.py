@@ -15,6 +15,13 @@ pytestmark = pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which(
                                 reason="needs apt and crun (scripts/setup-host installs crun)")
 
 
+def apt_lists():
+    """Where this machine's apt keeps its lists (and their lock): the default, or what APT_CONFIG says."""
+    out = subprocess.run(["apt-config", "shell", "LISTS", "Dir::State::Lists/d"], capture_output=True, text=True,
+                         check=True).stdout
+    return out.split("=", 1)[1].strip().strip("'\"").rstrip("/") if "=" in out else "/var/lib/apt/lists"
+
+
 def installed_crun():
     return subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "crun"], capture_output=True, text=True,
                           check=True).stdout
@@ -32,7 +39,7 @@ def test_no_fixed_crun_offered_reports_unavailable_and_changes_nothing(playbook)
 
 def test_a_locked_package_manager_fails_the_host_clearly_and_changes_nothing(playbook):
     before = installed_crun()
-    with open("/var/lib/apt/lists/lock", "w") as lock:
+    with open(os.path.join(apt_lists(), "lock"), "w") as lock:
         fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         run = playbook("upgrade_role.yml", "-e", "upgrade_update_cache=true")
     assert run.rc != 0
@@ -42,7 +49,7 @@ def test_a_locked_package_manager_fails_the_host_clearly_and_changes_nothing(pla
 
 
 def test_check_mode_reports_without_refreshing_or_installing(playbook):
-    lists = "/var/lib/apt/lists"
+    lists = apt_lists()
     stamp = max((os.stat(os.path.join(lists, f)).st_mtime for f in os.listdir(lists)), default=0)
     run = playbook("upgrade_role.yml", "--check")
     assert run.rc == 0, run.failure_messages()
