@@ -146,7 +146,7 @@ def rootless_user(root, uid, name="mallory"):
 
 def test_a_users_layers_shared_by_hundreds_of_images_give_a_bounded_report(playbook, tmp_path, searchable_tmp):
     """Output amplification, through a real playbook run: 300 stale layers under 300 images in her
-    storage (about 60 KB of her JSON) made every layer's record name every image, an 18 MB facts
+    storage (91 KB of her JSON) made every layer's record name every image, a 28 MB facts
     file and module result. Each record now names a few images and counts them all."""
     rootless_user(searchable_tmp, 1000).add_shared_stale_layers(300, 300, names_per_image=3)
     run = playbook("fleetfix.crun.audit", *audit_args(tmp_path, searchable_tmp))
