@@ -6,15 +6,27 @@ import os
 import shutil
 import signal
 import stat
+import statistics
 import subprocess
 import tarfile
 import tempfile
+import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
 VERSION_FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
 CONFIG_NAME = ".krun_config.json"
+
+
+def median_seconds(func, repeat):
+    """The median wall time of ``repeat`` calls of ``func``: the benchmarks' one way of timing."""
+    times = []
+    for dummy in range(repeat):
+        started = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def write(path, text, mode=0o644):

@@ -407,18 +407,20 @@ def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers
     for layer, below in parent.items():
         if below and below != layer:
             above.setdefault(below, []).append(layer)
+
+    def own(layer):
+        images = on_top.get(layer, [])
+        return images[:IMAGES_LISTED], len(images)
+
     nodes = set(parent) | set(on_top)
-    by_layer = {}
+    by_layer = dict((layer, own(layer)) for layer in nodes)  # a layer in a loop keeps this
     for layer in _children_first(nodes, parent, above):
-        listed = on_top.get(layer, [])[:IMAGES_LISTED]
-        total = len(on_top.get(layer, []))
+        listed, total = by_layer[layer]
         for child in above.get(layer, ()):
             child_listed, child_total = by_layer[child]
             total += child_total
             listed.extend(child_listed[:IMAGES_LISTED - len(listed)])
         by_layer[layer] = (listed, total)
-    for layer in nodes - set(by_layer):
-        by_layer[layer] = (on_top.get(layer, [])[:IMAGES_LISTED], len(on_top.get(layer, [])))
     return by_layer
 
 

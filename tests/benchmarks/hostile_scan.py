@@ -20,15 +20,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from conftest import link_collection  # noqa: E402
-from support import StorageTree  # noqa: E402
+from support import StorageTree, median_seconds  # noqa: E402
 
 link_collection()
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage  # noqa: E402
@@ -58,15 +56,6 @@ def floor(tree):
         with open(os.path.join(tree.full, "overlay-%s" % kind, "%s.json" % kind)) as handle:
             json.load(handle)
     return found
-
-
-def median_seconds(func, repeat):
-    times = []
-    for dummy in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def measure(size, repeat):

@@ -18,7 +18,6 @@ Prints medians, ratios and the rootful scan's peak memory.
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from conftest import link_collection  # noqa: E402
-from support import StorageTree  # noqa: E402
+from support import StorageTree, median_seconds  # noqa: E402
 
 link_collection()
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs  # noqa: E402
@@ -116,15 +115,6 @@ def rootless(args):
         print("scan per user:                               %.2f ms" % (scan_s / args.users * 1e3))
     finally:
         shutil.rmtree(root)
-
-
-def median_seconds(func, repeat):
-    times = []
-    for dummy in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main():
