@@ -60,7 +60,7 @@ from ansible_collections.fleetfix.crun.plugins.plugin_utils._role_defaults impor
 # The variables of the roles the remediate role runs that decide whether they would do anything.
 SETTINGS = {
     "remediate": ("remediate_strategy", "remediate_canary"),
-    "upgrade": ("upgrade_update_cache", "upgrade_packages", "upgrade_version", "upgrade_package_file"),
+    "upgrade": ("upgrade_update_cache", "upgrade_packages", "upgrade_version", "upgrade_package_file", "upgrade_libkrun"),
     "hook": ("hook_program_path", "hook_python", "hook_json_name", "hook_dirs", "hook_add_hooks_dir"),
 }
 

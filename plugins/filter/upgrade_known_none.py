@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: upgrade_known_none
 version_added: 0.2.0
-short_description: Whether an audit already shows that no fixed crun is offered
+short_description: Whether an audit already shows that no fixed crun (nor a needed fixed libkrun) is offered
 description:
   - From a C(fleetfix_crun) report of M(fleetfix.crun.host_audit) run with O(fleetfix.crun.host_audit#module:check_upgrade=true),
     says whether the package cache offers no fixed crun, so an upgrade with these settings would change nothing
@@ -18,7 +18,7 @@ description:
   - False when unsure (no upgrade check in the report) or when the settings ask for more than the cache holds
     (a cache refresh, chosen packages, a version or a package file).
 author: fleetfix.crun contributors
-positional: update_cache, packages, version, package_file
+positional: update_cache, packages, version, package_file, libkrun
 options:
   _input:
     description: The host report (the C(fleetfix_crun) fact).
@@ -41,6 +41,11 @@ options:
     description: A package file chosen explicitly.
     type: str
     default: ""
+  libkrun:
+    description: Whether the upgrade also upgrades a libkrun that a libkrun advisory asks for; then a fixed libkrun
+      offered makes this false.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -61,12 +66,13 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import upgrade_known_none as known_none
 
 
-def upgrade_known_none(report, update_cache=True, packages=(), version="", package_file=""):
+def upgrade_known_none(report, update_cache=True, packages=(), version="", package_file="", libkrun=True):
     if not isinstance(report, dict):
         raise AnsibleFilterError("upgrade_known_none expects the fleetfix_crun host report, got %s"
                                  % type(report).__name__)
     return known_none(report, {"upgrade_update_cache": update_cache, "upgrade_packages": packages,
-                               "upgrade_version": version, "upgrade_package_file": package_file})
+                               "upgrade_version": version, "upgrade_package_file": package_file,
+                               "upgrade_libkrun": libkrun})
 
 
 class FilterModule(object):

@@ -34,15 +34,41 @@ def storage_verdicts(counts):
     }]
 
 
-def what_remediation_leaves(merged, runtime_verdicts, scan):
+def libkrun_left(merged, upgrade):
+    """What an affected libkrun leaves to a person, in words (one item per advisory). The remediate
+    role upgrades libkrun where the package manager offers a fixed one (``upgrade``, when it was
+    asked, says whether it does); neither a crun upgrade nor the hook helps."""
+    offered = upgrade if isinstance(upgrade, dict) and upgrade.get("checked") else None
+    rows = dict((row["name"], row) for row in (offered or {}).get("libkrun", []))
+    left = []
+    for verdict in merged:
+        if verdict["id"] not in advisories.LIBKRUN_ADVISORY_IDS or verdict["status"] != advisories.AFFECTED:
+            continue
+        fixed = advisories.format_version(advisories.get_advisory(verdict["id"])["fixed_libkrun"])
+        mine = [row for row in rows.values() if verdict["id"] in row["advisories"]]
+        if offered is None:
+            how = "fleetfix.crun.remediate does it where the package manager offers one"
+        elif mine and all(row.get("fixed_offered") for row in mine) and not offered.get("libkrun_unowned"):
+            continue  # the remediate role installs the fixed libkrun that is offered
+        elif mine:
+            how = "no fixed version offered (the package cache offers %s)" % "; ".join(
+                "%s %s" % (row["name"], ", ".join(row["offered"])) if row["offered"] else "no " + row["name"]
+                for row in mine)
+        else:
+            how = "no package owns %s, so no package manager can" % ", ".join(offered.get("libkrun_unowned") or ["it"])
+        left.append("%s: upgrade libkrun to %s or newer: %s (neither a crun upgrade nor the hook helps)"
+                    % (verdict["id"], fixed, how))
+    return left
+
+
+def what_remediation_leaves(merged, runtime_verdicts, scan, upgrade=None):
     """(what needs a person, whether the host is affected by something the remediate role fixes).
 
-    The role fixes an affected crun (upgrade, hook) and the owner-only files the sweep may change.
-    It leaves a libkrun to the package manager (neither a crun upgrade nor the hook helps) and the
-    files the integrity rules leave alone: those are findings a person acts on, never a failure of
-    the rollout."""
-    needs_person = ["%s: upgrade libkrun (neither a crun upgrade nor the hook helps)" % v["id"]
-                    for v in merged if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
+    The role fixes an affected crun (upgrade, hook), the owner-only files the sweep may change and
+    a libkrun the package manager offers a fixed version of. It leaves a libkrun no package offers
+    a fix for and the files the integrity rules leave alone: those are findings a person acts on,
+    never a failure of the rollout."""
+    needs_person = libkrun_left(merged, upgrade)
     left_alone = scan["counts"][storage.REFUSED_BREAKING]
     if left_alone:
         needs_person.append("%d %s left alone that break a container (see each file's error)"
@@ -82,7 +108,7 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
             advisories.mitigate(verdicts, advisories.FILE_MODE_ADVISORY, hook_paths)
     merged = advisories.merge(verdict_lists)
     status = advisories.worst_status(merged)
-    needs_person, fixable = what_remediation_leaves(merged, verdict_lists[:-2], scan)
+    needs_person, fixable = what_remediation_leaves(merged, verdict_lists[:-2], scan, upgrade)
     report = {
         "report_version": REPORT_VERSION,
         "status": status,

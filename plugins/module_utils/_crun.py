@@ -233,14 +233,15 @@ _VERSIONED_LIBKRUN = re.compile(r"^libkrun(?:-[a-z]+)?\.so\.(\d+\.\d+\.\d+)$")
 
 
 def libkrun_version(root, path, managers, timeout, runner):
-    """The version of the libkrun at ``path``: from the versioned file its soname link points to
-    (libkrun.so.1 -> libkrun.so.1.11.1), else from the package that owns it; None when neither tells."""
+    """(version, owning package) of the libkrun at ``path``. The version comes from the versioned
+    file its soname link points to (libkrun.so.1 -> libkrun.so.1.11.1), else from the package that
+    owns it; None when neither tells. The package (or None) is what an upgrade of libkrun installs."""
     real = root.resolve(path) or path
+    owner = package_owner(root, list(dict.fromkeys([real, path])), managers, timeout, runner)
     versioned = _VERSIONED_LIBKRUN.match(posixpath.basename(real))
     if versioned:
-        return advisories.parse_version(versioned.group(1))
-    owner = package_owner(root, list(dict.fromkeys([real, path])), managers, timeout, runner)
-    return advisories.parse_version(owner["version"]) if owner else None
+        return advisories.parse_version(versioned.group(1)), owner
+    return (advisories.parse_version(owner["version"]) if owner else None), owner
 
 
 def libkrun_flavours(root, realpath, version, cache, system_dirs=SYSTEM_DIRS):
@@ -383,8 +384,8 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             other_runtimes.append({"path": group["path"], "realpath": group["realpath"]})
             continue
         flavours = libkrun_flavours(root, group["realpath"], parsed["version"], cache)
-        lib_version = libkrun_version(root, flavours[LIBKRUN], managers, timeout, runner) \
-            if LIBKRUN in flavours else None
+        lib_version, lib_package = libkrun_version(root, flavours[LIBKRUN], managers, timeout, runner) \
+            if LIBKRUN in flavours else (None, None)
         verdicts = advisories.evaluate_runtimes(parsed["version"], parsed["features"], flavours,
                                                 group["krun_entrypoints"], lib_version)
         if problem:
@@ -401,6 +402,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             "libkrun": flavours.get(LIBKRUN),
             "libkrun_flavours": flavours,
             "libkrun_version": advisories.format_version(lib_version),
+            "libkrun_package": lib_package,
             "krun_entrypoints": group["krun_entrypoints"],
             "package": package_owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
             "advisories": verdicts,

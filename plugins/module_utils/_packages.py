@@ -183,15 +183,12 @@ def update_cache(manager, tool, timeout, runner):
     _check(rc, out + "\n" + err, "refreshing the %s package cache" % manager)
 
 
-def install_argv(manager, tool, names, version=None, package_file=None):
-    """The command that installs the fixed package(s)."""
-    if package_file:
-        targets = [package_file if package_file.startswith("/") else "./" + package_file]
-    elif version:
-        separator = {"apt": "=", "zypper": "="}.get(manager, "-")
-        targets = ["%s%s%s" % (name, separator, version) for name in names]
-    else:
-        targets = list(names)
+def install_argv(manager, tool, packages, package_file=None):
+    """The command that installs the fixed packages in one transaction: ``packages`` is a list of
+    (name, version or None for the newest), ``package_file`` a package file to install with them."""
+    separator = {"apt": "=", "zypper": "="}.get(manager, "-")
+    targets = [package_file if package_file.startswith("/") else "./" + package_file] if package_file else []
+    targets += ["%s%s%s" % (name, separator, version) if version else name for name, version in packages]
     if manager == "apt":
         return [tool, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"] \
             + targets
@@ -212,9 +209,10 @@ def downgrade_argv(manager, tool, name, version):
     return [tool, _DNF_NO_WAIT, "-y", "downgrade", "%s-%s" % (name, version)]
 
 
-def install(manager, tool, names, version, package_file, timeout, runner):
-    rc, out, err = runner(install_argv(manager, tool, names, version, package_file), timeout)
-    _check(rc, out + "\n" + err, "installing %s" % (package_file or ", ".join(names)))
+def install(manager, tool, packages, package_file, timeout, runner):
+    rc, out, err = runner(install_argv(manager, tool, packages, package_file), timeout)
+    what = ([package_file] if package_file else []) + ["%s %s" % (n, v) if v else n for n, v in packages]
+    _check(rc, out + "\n" + err, "installing %s" % ", ".join(what))
 
 
 def _check(rc, output, what):
@@ -253,9 +251,70 @@ def needs_upgrade(runtimes):
     return needed
 
 
+def libkrun_needs_upgrade(runtimes):
+    """(needed, unowned) for the libkrun the cruns load, where a libkrun advisory is affected.
+
+    ``needed`` maps the package that owns such a libkrun to what it needs: ``installed`` (its
+    version), ``minimum`` (the lowest libkrun that fixes every affected advisory, a 3-tuple),
+    ``advisories`` and ``path``. ``unowned`` lists the paths of such libkruns that no package owns:
+    no package manager can upgrade them. (libkrun-env-escapes, which every crun with the handler
+    has, asks for the newest fixed libkrun of the table, so a crun upgraded in the same transaction
+    asks for nothing more; the check after the upgrade would say so if that changed.)
+    """
+    needed, unowned = {}, []
+    for runtime in runtimes:
+        ids = [v["id"] for v in runtime.get("advisories", [])
+               if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
+        if not ids:
+            continue
+        minimum = max(advisories.get_advisory(advisory_id)["fixed_libkrun"] for advisory_id in ids)
+        package = runtime.get("libkrun_package")
+        if not package:
+            if runtime.get("libkrun") not in unowned:
+                unowned.append(runtime.get("libkrun"))
+            continue
+        need = needed.setdefault(package["name"], {"installed": package["version"], "minimum": minimum,
+                                                   "advisories": [], "path": runtime.get("libkrun")})
+        need["minimum"] = max(need["minimum"], minimum)
+        need["advisories"] += [advisory_id for advisory_id in ids if advisory_id not in need["advisories"]]
+    return needed, unowned
+
+
+def best_libkrun(versions, minimum):
+    """The libkrun to install: the newest offered at or above ``minimum`` that the advisory table
+    knows (a newer one is judged unknown, and the point is a host that reads fixed); the newest
+    above it only when no known one is offered; or None."""
+    fixed = [v for v in versions if (advisories.parse_version(v) or (0, 0, 0)) >= minimum]
+    known = [v for v in fixed if advisories.parse_version(v) <= advisories.NEWEST_KNOWN_LIBKRUN]
+    return max(known or fixed, key=advisories.parse_version) if fixed else None
+
+
+def _libkrun_rows(needed):
+    return [{"name": name, "path": need["path"], "installed": need["installed"],
+             "minimum": advisories.format_version(need["minimum"]), "advisories": need["advisories"],
+             "offered": [], "target_version": None} for name, need in sorted(needed.items())]
+
+
+def libkrun_reason(rows, unowned, source="the configured repositories offer"):
+    """What a libkrun upgrade does or cannot do, in words: ``rows`` as in the ``libkrun`` result."""
+    parts = []
+    for row in rows:
+        if row["target_version"]:
+            parts.append("%s %s -> %s (fixes %s)" % (row["name"], row["installed"], row["target_version"],
+                                                     ", ".join(row["advisories"])))
+        else:
+            offered = "%s %s" % (row["name"], ", ".join(row["offered"])) if row["offered"] else "no " + row["name"]
+            parts.append("upgrade libkrun: no fixed version offered (%s %s; %s or newer fixes %s)"
+                         % (source, offered, row["minimum"], ", ".join(row["advisories"])))
+    parts += ["upgrade libkrun: %s belongs to no package, so no package manager can (upgrade it by hand)" % path
+              for path in unowned]
+    return "; ".join(parts) or "no libkrun advisory is affected"
+
+
 def manager_for(runtimes):
     """(manager, tool) for the package database that owns the cruns; PackageError when there is none."""
     database = next((r["package"]["manager"] for r in runtimes if r.get("package")), None)
+    database = database or next((r["libkrun_package"]["manager"] for r in runtimes if r.get("libkrun_package")), None)
     manager, tool = find_manager(database)
     if manager is None:
         raise PackageError("no supported package manager (apt, dnf, yum, zypper) was found")
@@ -263,34 +322,47 @@ def manager_for(runtimes):
 
 
 def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
-    """What the package manager's cache offers for the crun packages that need an upgrade, read-only.
+    """What the package manager's cache offers for the crun and libkrun packages that need an
+    upgrade, read-only.
 
-    ``fixed_offered`` is the newest fixed version offered (None when none is); ``checked`` is False
-    when the package manager could not be asked, so callers must not rely on the answer.
+    ``fixed_offered`` is the newest fixed crun offered (None when none is); ``libkrun`` lists the
+    libkrun packages an affected libkrun advisory asks to upgrade, each with ``fixed_offered``.
+    ``checked`` is False when the package manager could not be asked, so callers must not rely on
+    the answer.
     """
     needed = needs_upgrade(runtimes)
+    libkrun_needed, unowned = libkrun_needs_upgrade(runtimes)
+    libkrun = _libkrun_rows(libkrun_needed)
     answer = {"checked": True, "needed": needed, "manager": None, "offered": [], "fixed_offered": None,
-              "error": None}
-    if not needed:
+              "libkrun": libkrun, "libkrun_unowned": unowned, "error": None}
+    if not needed and not libkrun:
         return answer
     try:
         manager, tool = manager_for(runtimes)
     except PackageError as exc:
         return dict(answer, checked=False, error=str(exc))
     try:
-        versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner)
+        versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner) if needed else []
+        for row in libkrun:
+            del row["target_version"]  # nothing is installed here: what would be is fixed_offered
+            row["offered"] = available_versions(manager, tool, row["name"], timeout, runner)
+            row["fixed_offered"] = best_libkrun(row["offered"], libkrun_needed[row["name"]]["minimum"])
     except (PackageError, hostfs.CommandTimeout, OSError) as exc:
         return dict(answer, checked=False, manager=manager, error="%s: %s" % (manager, exc))
-    return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions))
+    return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions) if needed else None)
 
 
 def upgrade(runner, names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
-            crun_info=_crun.crun_info):
-    """Bring crun to at least the fixed version with the host's package manager.
+            crun_info=_crun.crun_info, libkrun=True):
+    """Bring crun to at least the fixed version, and (with ``libkrun``) the libkrun it loads to the
+    version its affected libkrun advisories ask for, with the host's package manager, in one
+    transaction.
 
     Returns a result dict; raises PackageError when the package manager fails or is locked.
-    ``upgrade_available`` is False (and nothing changes) when the repositories offer no fixed
-    version, so the caller can fall back to the hook.
+    ``upgrade_available`` is False (and crun is not changed) when the repositories offer no fixed
+    crun, so the caller can fall back to the hook; ``libkrun.available`` is False when a libkrun
+    needs an upgrade that nothing offers (no hook helps there: a person must act). A package file
+    is crun's; the libkrun then comes from the package lists on the host, which are not refreshed.
     """
     before = crun_info(runner, timeout=min(timeout, 10))
     needed = needs_upgrade(before["runtimes"])
@@ -300,47 +372,90 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
               "runtimes": before["runtimes"]}
     if not needed:
         result["reason"] = "every crun package is at or above %s" % fixed
+    libkrun_needed, unowned = libkrun_needs_upgrade(before["runtimes"]) if libkrun else ({}, [])
+    if not needed and not libkrun_needed:
+        result["libkrun"] = _libkrun_result(libkrun, [], unowned)
         return result
     names = list(names) or sorted(needed)
     manager, tool = manager_for(before["runtimes"])
     result["manager"] = manager
-    pinned, copy = None, None
+    pinned, copy, install_file, packages, target, crun_offered = None, None, None, [], None, []
     try:
-        if package_file:
+        if update and not check_mode and not package_file:
+            update_cache(manager, tool, timeout, runner)
+        if needed and package_file:
             try:
                 copy, pinned = pinned_copy(package_file)
             except (IOError, OSError) as exc:
                 raise PackageError("cannot read the package file %s: %s" % (package_file, hostfs.describe(exc)))
-            offered = [package_file_version(manager, copy, timeout, runner)]
-            target = best_fixed(offered)
-        else:
-            if update and not check_mode:
-                update_cache(manager, tool, timeout, runner)
-            offered = available_versions(manager, tool, names[0], timeout, runner)
-            target = best_fixed(offered, version)
-        if target is None:
+            crun_offered = [package_file_version(manager, copy, timeout, runner)]
+            target = best_fixed(crun_offered)
+        elif needed:
+            crun_offered = available_versions(manager, tool, names[0], timeout, runner)
+            target = best_fixed(crun_offered, version)
+        if needed and target is None:
             result["upgrade_available"] = False
             source = "%s holds" % package_file if package_file else "the configured repositories offer"
             result["reason"] = "%s %s %s; none is %s or newer%s" % (
-                source, names[0], ", ".join(offered) or "in no version", fixed,
+                source, names[0], ", ".join(crun_offered) or "in no version", fixed,
                 " (pinned: %s)" % version if version else "")
+        elif needed:
+            result.update(target_version=target,
+                          reason="%s %s -> %s" % (", ".join(names), ", ".join(needed.values()) or "?", target))
+            # the same bytes that were inspected: the pinned copy, never the path again
+            install_file = copy if package_file else None
+            packages += [] if package_file else [(name, target) for name in names]
+        rows = _libkrun_rows(libkrun_needed)
+        for row in rows:
+            row["offered"] = available_versions(manager, tool, row["name"], timeout, runner)
+            row["target_version"] = best_libkrun(row["offered"], libkrun_needed[row["name"]]["minimum"])
+            packages += [(row["name"], row["target_version"])] if row["target_version"] else []
+        result["libkrun"] = _libkrun_result(libkrun, rows, unowned, "the package lists on the host offer"
+                                            if package_file or not update else "the configured repositories offer")
+        result["changed"] = bool(packages or install_file)
+        if check_mode or not result["changed"]:
             return result
-        result.update(target_version=target, changed=True,
-                      reason="%s %s -> %s" % (", ".join(names), ", ".join(needed.values()) or "?", target))
-        if check_mode:
-            return result
-        # the same bytes that were inspected: the pinned copy, never the path again
-        install(manager, tool, names, None if package_file else target, copy, timeout, runner)
+        install(manager, tool, packages, install_file, timeout, runner)
     finally:
         if pinned:
             shutil.rmtree(pinned, ignore_errors=True)
     after = crun_info(runner, timeout=min(timeout, 10))
     result["runtimes"] = after["runtimes"]
     still = needs_upgrade(after["runtimes"])
-    if still:
+    if result["target_version"] and still:
         raise PackageError("the package manager installed %s, but crun is still below %s: %s"
-                           % (target, fixed, ", ".join("%s %s" % item for item in sorted(still.items()))))
+                           % (result["target_version"], fixed, ", ".join("%s %s" % item for item in sorted(still.items()))))
+    still_libkrun = libkrun_needs_upgrade(after["runtimes"])[0]
+    for row in rows:
+        if row["target_version"] and row["name"] in still_libkrun:
+            raise PackageError("the package manager installed %s %s, but the libkrun crun loads is still affected "
+                               "by %s" % (row["name"], row["target_version"],
+                                          ", ".join(still_libkrun[row["name"]]["advisories"])))
     return result
+
+
+def package_diff(result):
+    """The upgrade as a diff of installed package versions (before -> after), for diff mode."""
+    before, after = [], []
+    if result.get("target_version"):
+        for name, installed in sorted(result["installed_before"].items()):
+            before.append("%s %s\n" % (name, installed))
+            after.append("%s %s\n" % (name, result["target_version"]))
+    for row in (result.get("libkrun") or {}).get("packages", []):
+        if row["target_version"]:
+            before.append("%s %s\n" % (row["name"], row["installed"]))
+            after.append("%s %s\n" % (row["name"], row["target_version"]))
+    return {"before": "".join(before), "after": "".join(after)}
+
+
+def _libkrun_result(asked, rows, unowned, source="the configured repositories offer"):
+    """The ``libkrun`` part of an upgrade's result."""
+    if not asked:
+        return {"needed": False, "available": True, "changed": False, "packages": [], "unowned": [],
+                "reason": "not asked to upgrade libkrun"}
+    return {"needed": bool(rows or unowned), "available": all(row["target_version"] for row in rows) and not unowned,
+            "changed": any(row["target_version"] for row in rows), "packages": rows, "unowned": unowned,
+            "reason": libkrun_reason(rows, unowned, source)}
 
 
 def rollback(runner, name="crun", version=None, update=True, check_mode=False, timeout=300, crun_info=_crun.crun_info):

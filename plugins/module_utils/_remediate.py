@@ -50,22 +50,29 @@ def plan(report, strategy="auto", upgrade_available=None):
         if upgrade_available is False:
             hook = True
             reasons.append("no fixed crun is offered, so the hook mitigates it")
+    libkrun = _libkrun_upgrade(report)
+    if libkrun:
+        reasons.append("an affected libkrun should be upgraded to %s or newer (no hook helps)"
+                       % advisories.format_version(libkrun))
     if report.get("counts", {}).get("unreadable_by_user"):
         hook = True
         reasons.append("stale owner-only files were found, so the hook stays as a safety net")
     if report.get("hooks"):
         hook = True
         reasons.append("the hook is already installed and is kept")
-    return {"upgrade": needs_upgrade, "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
+    return {"upgrade": needs_upgrade or bool(libkrun), "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
 
 
 def upgrade_known_none(report, upgrade_settings):
     """True when the audit (run with check_upgrade) shows that the package cache offers no fixed
-    crun and the upgrade role, with these settings, would neither refresh the cache nor install a
-    chosen version, package or file: the role then need not ask the host again."""
+    crun and no fixed libkrun that is needed, and the upgrade role, with these settings, would
+    neither refresh the cache nor install a chosen version, package or file: the role then need not
+    ask the host again."""
     offered = report.get("upgrade") or {}
+    libkrun_offered = boolean(upgrade_settings.get("upgrade_libkrun", True)) and any(
+        row.get("fixed_offered") for row in offered.get("libkrun") or [])
     # settings may be strings: "-e upgrade_update_cache=false" gives one
-    return bool(offered.get("checked") and offered.get("fixed_offered") is None
+    return bool(offered.get("checked") and offered.get("fixed_offered") is None and not libkrun_offered
                 and not boolean(upgrade_settings["upgrade_update_cache"]) and not upgrade_settings["upgrade_packages"]
                 and not upgrade_settings["upgrade_version"] and not upgrade_settings["upgrade_package_file"])
 
@@ -89,7 +96,9 @@ def pending(report, settings, program_content):
     known_none = upgrade_known_none(report, settings)
     remedy = plan(report, settings["remediate_strategy"], False if known_none else None)
     if remedy["upgrade"] and not known_none:
-        reasons.append("a fixed crun may be offered: the upgrade role asks the package manager")
+        what = " or ".join(name for name, needed in (("crun", _crun_needs_upgrade(report)),
+                                                     ("libkrun", _libkrun_upgrade(report))) if needed)
+        reasons.append("a fixed %s may be offered: the upgrade role asks the package manager" % what)
     if remedy["hook"] and not hooks.in_place(report, settings["hook_program_path"], program_content,
                                              settings["hook_python"], settings["hook_json_name"],
                                              settings["hook_dirs"], settings["hook_add_hooks_dir"]):
@@ -105,7 +114,8 @@ NEXT_STEPS = (
      "ansible-playbook fleetfix.crun.remediate --limit HOSTS"),
     ("files", "fix the owner-only .krun_config.json files in place (and restart the running containers that use "
               "them)", "ansible-playbook fleetfix.crun.remediate --limit HOSTS"),
-    ("libkrun", "upgrade libkrun (neither a crun upgrade nor the hook helps)", "the hosts' package manager"),
+    ("libkrun", "upgrade libkrun (neither a crun upgrade nor the hook helps); where no fixed libkrun is offered, a "
+                "person must find one", "ansible-playbook fleetfix.crun.remediate --limit HOSTS"),
     ("suspicious", "inspect the planted symlinks and special files by hand (never followed or changed)",
      "the files table below"),
     ("coverage", "look at what the audit could not examine (a store, a storage driver, a runtime, an unreadable "
@@ -150,9 +160,16 @@ def recommended_action(report):
     if steps:
         steps.append("fleetfix.crun.remediate does this")
     if "libkrun" in found:
-        steps.append("upgrade libkrun to %s or newer with the package manager: with the libkrun here containers "
-                     "lose their environment, command or working directory whatever crun does (neither a crun "
-                     "upgrade nor the hook helps)" % advisories.format_version(found["libkrun"]))
+        steps.append("upgrade libkrun to %s or newer: with the libkrun here containers lose their environment, "
+                     "command or working directory whatever crun does (neither a crun upgrade nor the hook helps); "
+                     "fleetfix.crun.remediate upgrades it where the package manager offers a fixed one"
+                     % advisories.format_version(found["libkrun"]))
+        upgrade = report.get("upgrade") if isinstance(report.get("upgrade"), dict) else {}
+        if upgrade.get("checked"):
+            stuck = [row["name"] for row in upgrade.get("libkrun") or [] if not row.get("fixed_offered")]
+            stuck += ["%s (no package owns it)" % path for path in upgrade.get("libkrun_unowned") or []]
+            if stuck:
+                steps.append("no fixed libkrun is offered for %s: a person must find one" % ", ".join(stuck))
     if "suspicious" in found:
         steps.append("inspect %d planted symlink(s) or special file(s) by hand; they are never followed or changed"
                      % found["suspicious"])

@@ -145,6 +145,11 @@ runtimes:
         from the package that owns it - or null when neither tells.
       type: str
       sample: "1.11.1"
+    libkrun_package:
+      description: The package that owns that C(libkrun.so.1) (same shape as RV(runtimes[].package)), or null. It is
+        what M(fleetfix.crun.crun_upgrade) upgrades when a libkrun advisory is affected.
+      type: dict
+      sample: {"manager": "rpm", "name": "libkrun", "version": "1.17.4-1.fc42", "upstream_version": "1.17.4"}
     libkrun_flavours:
       description: Each libkrun flavour this binary would load, by soname, where its loader finds it.
       type: dict

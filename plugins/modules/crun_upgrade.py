@@ -18,8 +18,13 @@ description:
     offer, and installs the newest fixed one (or O(version), or O(package_file)).
   - When no fixed version is offered it changes nothing and returns RV(upgrade_available=false) instead of
     failing, so a caller can fall back to the OCI hook.
+  - Where a libkrun advisory is affected (the libkrun crun loads is too old for what that crun asks of it), it also
+    upgrades the package that owns that libkrun to the lowest version that fixes them all (the newest offered that
+    the advisory table knows), in the same transaction as crun, judged for the crun being installed. Where no
+    fixed libkrun is offered it says so in RV(libkrun.reason) and does not fail - no hook helps there, a person
+    must act.
   - After installing it runs the discovery of M(fleetfix.crun.crun_info) again and fails if crun is still below
-    the fixed version.
+    the fixed version or the libkrun it upgraded is still affected.
   - A locked package manager or an unreachable repository fails the task with the package manager's message;
     the package manager itself leaves the system as it was.
   - Never restarts containers. Containers created before the upgrade keep their owner-only
@@ -32,7 +37,8 @@ attributes:
     support: full
     details: Reports the version that would be installed, from the package lists already on the host.
   diff_mode:
-    support: none
+    support: full
+    details: The installed package versions before and after (or that would be, in check mode).
 options:
   names:
     description:
@@ -55,8 +61,15 @@ options:
   package_file:
     description: Install this package file (C(.deb) or C(.rpm)) on the host instead of asking the repositories.
     type: path
+  libkrun:
+    description:
+      - Also upgrade the package that owns the C(libkrun.so.1) crun loads when a libkrun advisory is affected there
+        (RV(fleetfix.crun.crun_info#module:runtimes[].libkrun_package)). With O(package_file) the libkrun comes
+        from the package lists already on the host. Ignored with O(downgrade).
+    type: bool
+    default: true
   update_cache:
-    description: Refresh the package lists first (not in check mode).
+    description: Refresh the package lists first (not in check mode, not with O(package_file)).
     type: bool
     default: true
   timeout:
@@ -126,6 +139,44 @@ reason:
   returned: always
   type: str
   sample: "the configured repositories offer crun 1.8.1-1+deb12u1; none is 1.21 or newer"
+libkrun:
+  description: What was done about libkrun.
+  returned: unless O(downgrade)
+  type: dict
+  contains:
+    needed:
+      description: Whether a libkrun advisory is affected on this host (for the crun being installed, if any).
+      type: bool
+    available:
+      description: Whether every such libkrun has a fixed version offered. False means a person must act (see
+        RV(libkrun.reason)); the task does not fail for it.
+      type: bool
+    changed:
+      description: Whether a libkrun package was (or, in check mode, would be) upgraded.
+      type: bool
+    packages:
+      description: One item per libkrun package to upgrade - C(name), C(path) (the library crun loads),
+        C(installed), C(minimum) (the lowest fixed version), C(advisories), C(offered), C(target_version) (null
+        when none is offered).
+      type: list
+      elements: dict
+    unowned:
+      description: Paths of such libkruns that no package owns (no package manager can upgrade them).
+      type: list
+      elements: str
+    reason:
+      description: What was decided, in words.
+      type: str
+  sample:
+    needed: true
+    available: false
+    changed: false
+    packages: [{"name": "libkrun1", "path": "/usr/lib/x86_64-linux-gnu/libkrun.so.1", "installed": "1.17.0-1",
+                "minimum": "1.18.1", "advisories": ["libkrun-env-escapes"], "offered": ["1.17.0-1"],
+                "target_version": null}]
+    unowned: []
+    reason: "upgrade libkrun: no fixed version offered (the configured repositories offer libkrun1 1.17.0-1;
+             1.18.1 or newer fixes libkrun-env-escapes)"
 runtimes:
   description: The crun binaries after the run, as RV(fleetfix.crun.crun_info#module:runtimes).
   returned: always
@@ -137,7 +188,7 @@ runtimes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import CommandTimeout, module_runner
-from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, rollback, upgrade
+from ansible_collections.fleetfix.crun.plugins.module_utils._packages import PackageError, package_diff, rollback, upgrade
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
 
 
@@ -150,6 +201,7 @@ def main():
             update_cache=dict(type="bool", default=True),
             timeout=dict(type="int", default=600),
             downgrade=dict(type="bool", default=False),
+            libkrun=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("version", "package_file"), ("downgrade", "package_file")],
         required_if=[("downgrade", True, ("version",))],
@@ -166,7 +218,9 @@ def main():
         else:
             result = upgrade(module_runner(module), names=params["names"], version=params["version"],
                              package_file=params["package_file"], update=params["update_cache"],
-                             check_mode=module.check_mode, timeout=params["timeout"])
+                             check_mode=module.check_mode, timeout=params["timeout"], libkrun=params["libkrun"])
+            if module._diff:
+                result["diff"] = package_diff(result)
     except PackageError as exc:
         module.fail_json(msg=str(exc))
     except CommandTimeout as exc:

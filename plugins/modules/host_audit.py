@@ -104,11 +104,15 @@ fixable:
   type: bool
   sample: true
 needs_person:
-  description: What remediation leaves to a person - a libkrun to upgrade, files the integrity rules leave alone.
+  description:
+    - What remediation leaves to a person - a libkrun no fixed version is offered for (known with O(check_upgrade);
+      without it, an affected libkrun is named with what the remediation would do), files the integrity rules
+      leave alone.
   returned: always
   type: list
   elements: str
-  sample: ["libkrun-env-escapes: upgrade libkrun (neither a crun upgrade nor the hook helps)"]
+  sample: ["libkrun-env-escapes: upgrade libkrun to 1.18.1 or newer: no fixed version offered (the package cache offers
+           libkrun 1.17.4-1.fc42) (neither a crun upgrade nor the hook helps)"]
 status:
   description: The worst advisory status on the host, C(affected), C(unknown), C(fixed) or C(not_applicable).
   returned: always
@@ -234,11 +238,21 @@ upgrade:
     fixed_offered:
       description: The newest offered version at or above the fixed one, or null.
       type: str
+    libkrun:
+      description: The libkrun packages an affected libkrun advisory asks to upgrade - C(name), C(path),
+        C(installed), C(minimum), C(advisories), C(offered) and C(fixed_offered) (the version the upgrade would
+        install, or null).
+      type: list
+      elements: dict
+    libkrun_unowned:
+      description: Paths of such libkruns that no package owns.
+      type: list
+      elements: str
     error:
       description: Why the package manager could not be asked, or null.
       type: str
   sample: {"checked": true, "needed": {"crun": "1.20-1"}, "manager": "apt", "offered": ["1.20-1"],
-           "fixed_offered": null, "error": null}
+           "fixed_offered": null, "libkrun": [], "libkrun_unowned": [], "error": null}
 storage_roots:
   description:
     - The stores scanned, as containers/storage uses them - each graphroot (C(source) C(default), C(storage.conf),

@@ -146,7 +146,7 @@ def test_a_fixed_binary_package_is_offered_and_installs(apt):
     assert versions == [FIXED, INSTALLED]
     target = packages.best_fixed(versions)
     assert target == FIXED
-    packages.install("apt", shutil.which("apt-get"), ["crun"], target, None, 120, run_process)
+    packages.install("apt", shutil.which("apt-get"), [("crun", target)], None, 120, run_process)
     assert apt.installed_version() == FIXED
     assert os.path.isfile(os.path.join(apt.base, "root", "usr", "bin", "crun"))
 

@@ -264,8 +264,13 @@ def test_the_packages_hold_the_real_builds_without_the_cache_rpath_and_name_the_
     standin = [name for name in os.listdir(str(out)) if name.startswith("libkrun1_")]
     assert standin == ["libkrun1_1.18.1-0+fleetfix.standin1_amd64.deb"]
     assert "TEST STAND-IN" in deb_field(str(out / standin[0]), "Description")
+    older = str(out / "older-libkrun" / "libkrun1_1.17.0-0+fleetfix.standin1_amd64.deb")
+    assert "TEST STAND-IN" in deb_field(older, "Description")
+    listing = subprocess.run(["dpkg-deb", "-c", older], capture_output=True, text=True, check=True).stdout
+    assert "libkrun.so.1 -> libkrun.so.1.17.0" in listing
     index = (out / "repo" / "Packages").read_text()
     assert "Package: crun\nVersion: 1.21-1+fleetfix1\n" in index and "1.8.1" not in index
+    assert "Package: libkrun1\nVersion: 1.18.1-0+fleetfix.standin1\n" in index and "1.17.0" not in index
 
 
 @pytest.mark.parametrize("missing, needle", [

@@ -206,7 +206,7 @@ def test_an_empty_report_never_says_in_place():
 # What the remediate playbook decides from an audit alone (remediate.pending), on real audit reports.
 SHIPPED_HOOK = role_file("hook", _hooks.PROGRAM_NAME)
 DEFAULT_SETTINGS = dict(remediate_strategy="auto", remediate_canary=False, upgrade_update_cache=False,
-                        upgrade_packages=[], upgrade_version="", upgrade_package_file="",
+                        upgrade_packages=[], upgrade_version="", upgrade_package_file="", upgrade_libkrun=True,
                         hook_program_path=HOOK_PROGRAM, hook_python="/usr/bin/python3", hook_json_name=HOOK_NAME,
                         hook_dirs=[], hook_add_hooks_dir="")
 NOTHING_OFFERED = {"checked": True, "needed": {"crun": "1.21"}, "manager": "apt", "offered": ["1.20-1"],
@@ -284,13 +284,52 @@ def test_what_needs_a_person_does_not_count_against_the_remediation(tmp_path):
     report = audit(tmp_path)
     assert (report["status"], report["fixable"]) == ("affected", False)
     assert report["needs_person"] == [
-        "libkrun-env-escapes: upgrade libkrun (neither a crun upgrade nor the hook helps)",
+        "libkrun-env-escapes: upgrade libkrun to 1.18.1 or newer: fleetfix.crun.remediate does it where the "
+        "package manager offers one (neither a crun upgrade nor the hook helps)",
         "1 .krun_config.json left alone that break a container (see each file's error)"]
-    settings = {"remediate_strategy": "auto", "remediate_canary": False, "upgrade_update_cache": False,
-                "upgrade_packages": [], "upgrade_version": "", "upgrade_package_file": "",
-                "hook_program_path": "/usr/local/libexec/fleetfix-krun-hook", "hook_python": "/usr/bin/python3",
-                "hook_json_name": "50-fleetfix-krun.json", "hook_dirs": [], "hook_add_hooks_dir": ""}
-    assert "it is affected" not in remediate.pending(report, settings, role_file("hook", "fleetfix-krun-hook"))
+    assert "it is affected" not in remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook"))
+
+
+def libkrun_offered(*offered, **extra):
+    """What the audit's check_upgrade says of a libkrun 1.17.4 package that libkrun-env-escapes asks to upgrade."""
+    row = {"name": "libkrun", "path": "/usr/lib64/libkrun.so.1", "installed": "1.17.4-1", "minimum": "1.18.1",
+           "advisories": ["libkrun-env-escapes"], "offered": list(offered), "target_version": None,
+           "fixed_offered": next((v for v in offered if v.startswith("1.18")), None)}
+    return dict({"checked": True, "needed": {}, "manager": "dnf", "offered": [], "fixed_offered": None,
+                 "libkrun": [row], "libkrun_unowned": [], "error": None}, **extra)
+
+
+def fedora_with_libkrun_1_17(tmp_path):
+    stand_in_crun(tmp_path, "/usr/bin/crun", script="echo 'crun version 1.21'; echo '+SYSTEMD +LIBKRUN +YAJL'")
+    write(str(tmp_path / "usr/lib64/libkrun.so.1.17.4"), "")
+    link(tmp_path, "/usr/lib64/libkrun.so.1", "libkrun.so.1.17.4")
+    report = audit(tmp_path)
+    assert report["status"] == "affected", report["summary"]
+    return report
+
+
+def test_a_libkrun_with_no_fixed_version_offered_needs_a_person_and_no_remediation(tmp_path):
+    report = fedora_with_libkrun_1_17(tmp_path)
+    upgrade = libkrun_offered("1.17.4-1")
+    report.update(upgrade=upgrade, needs_person=_audit.libkrun_left(report["advisories"], upgrade))
+    assert report["needs_person"] == [
+        "libkrun-env-escapes: upgrade libkrun to 1.18.1 or newer: no fixed version offered (the package cache offers "
+        "libkrun 1.17.4-1) (neither a crun upgrade nor the hook helps)"]
+    assert remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook")) == []
+    assert "no fixed libkrun is offered for libkrun: a person must find one" in remediate.recommended_action(report)
+
+
+def test_a_libkrun_with_a_fixed_version_offered_is_the_remediations_to_upgrade(tmp_path):
+    report = fedora_with_libkrun_1_17(tmp_path)
+    upgrade = libkrun_offered("1.17.4-1", "1.18.1-1")
+    report.update(upgrade=upgrade, needs_person=_audit.libkrun_left(report["advisories"], upgrade))
+    assert report["needs_person"] == []
+    assert remediate.plan(report)["upgrade"] is True
+    assert remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook")) == [
+        "a fixed libkrun may be offered: the upgrade role asks the package manager"]
+    assert remediate.pending(report, dict(DEFAULT_SETTINGS, upgrade_libkrun=False),
+                             role_file("hook", "fleetfix-krun-hook")) == []
+    assert "a person must find one" not in remediate.recommended_action(report)
 
 
 def test_a_stale_file_the_sweep_may_change_keeps_the_host_fixable(tmp_path):

@@ -109,16 +109,19 @@ def test_best_fixed_version(versions, pinned, expected):
     assert packages.best_fixed(versions, pinned) == expected
 
 
-@pytest.mark.parametrize("manager, version, package_file, tail", [
-    ("apt", None, None, ["crun"]),
-    ("apt", "1.21-1", None, ["crun=1.21-1"]),
-    ("dnf", "1.21-1.fc41", None, ["crun-1.21-1.fc41"]),
-    ("zypper", "1.21-3.1", None, ["crun=1.21-3.1"]),
-    ("apt", None, "crun_1.21-1_amd64.deb", ["./crun_1.21-1_amd64.deb"]),
-    ("dnf", None, "/srv/crun.rpm", ["/srv/crun.rpm"]),
+@pytest.mark.parametrize("manager, targets, package_file, tail", [
+    ("apt", [("crun", None)], None, ["crun"]),
+    ("apt", [("crun", "1.21-1")], None, ["crun=1.21-1"]),
+    ("dnf", [("crun", "1.21-1.fc41")], None, ["crun-1.21-1.fc41"]),
+    ("zypper", [("crun", "1.21-3.1")], None, ["crun=1.21-3.1"]),
+    ("apt", [], "crun_1.21-1_amd64.deb", ["./crun_1.21-1_amd64.deb"]),
+    ("dnf", [], "/srv/crun.rpm", ["/srv/crun.rpm"]),
+    # crun and the libkrun it needs in one transaction, a package file among them
+    ("apt", [("crun", "1.21-1"), ("libkrun1", "1.18.1-1")], None, ["crun=1.21-1", "libkrun1=1.18.1-1"]),
+    ("dnf", [("libkrun", "1.18.1-1.fc42")], "/srv/crun.rpm", ["/srv/crun.rpm", "libkrun-1.18.1-1.fc42"]),
 ])
-def test_install_command_targets(manager, version, package_file, tail):
-    argv = packages.install_argv(manager, manager, ["crun"], version, package_file)
+def test_install_command_targets(manager, targets, package_file, tail):
+    argv = packages.install_argv(manager, manager, targets, package_file)
     assert argv[-len(tail):] == tail
 
 
@@ -129,7 +132,7 @@ def test_install_command_targets(manager, version, package_file, tail):
 ])
 def test_a_locked_package_manager_gets_a_clear_message(stderr):
     with pytest.raises(packages.PackageError, match="locked by another process"):
-        packages.install("apt", "apt-get", ["crun"], None, None, 5, Runner((100, "", stderr)))
+        packages.install("apt", "apt-get", [("crun", None)], None, 5, Runner((100, "", stderr)))
 
 
 def test_an_unreachable_repository_fails_with_the_managers_words():
@@ -267,3 +270,128 @@ def test_a_package_file_that_is_a_fifo_is_refused_without_blocking(monkeypatch, 
     with pytest.raises(packages.PackageError, match="not a regular file"):
         packages.upgrade(runner=Runner(), package_file=str(fifo),
                          crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]))
+
+
+# libkrun: the package that owns the libkrun crun loads, upgraded where a libkrun advisory is affected.
+LIBKRUN_PATH = "/usr/lib/x86_64-linux-gnu/libkrun.so.1"
+LIBKRUN_POLICY = """libkrun1:
+  Installed: 1.17.0-1
+  Candidate: 1.20.0-1
+  Version table:
+     1.20.0-1 500
+        500 file:/srv/repo ./ Packages
+     1.18.1-1 500
+        500 file:/srv/repo ./ Packages
+ *** 1.17.0-1 500
+        500 file:/srv/repo ./ Packages
+        100 /var/lib/dpkg/status
+"""
+LIBKRUN_NOTHING_FIXED_POLICY = """libkrun1:
+  Installed: 1.17.0-1
+  Candidate: 1.17.0-1
+  Version table:
+ *** 1.17.0-1 500
+        500 file:/srv/repo ./ Packages
+        100 /var/lib/dpkg/status
+"""
+
+
+def krun_runtime(crun_version, libkrun_version, owned=True):
+    """A crun with the krun handler and its libkrun, judged by the real advisory table."""
+    flavours = {"libkrun.so.1": LIBKRUN_PATH}
+    verdicts = packages.advisories.evaluate_runtimes(
+        packages.advisories.parse_version(crun_version), ["+LIBKRUN"], flavours, ["/usr/bin/krun"],
+        packages.advisories.parse_version(libkrun_version))
+    return dict(runtime(crun_version, crun_version + "-1"), features=["+LIBKRUN"], libkrun=LIBKRUN_PATH,
+                libkrun_flavours=flavours, libkrun_version=libkrun_version, krun_entrypoints=["/usr/bin/krun"],
+                libkrun_package={"manager": "dpkg", "name": "libkrun1", "version": libkrun_version + "-1"}
+                if owned else None, advisories=verdicts)
+
+
+@pytest.mark.parametrize("versions, expected", [
+    (["1.20.0-1", "1.18.1-1", "1.17.0-1"], "1.18.1-1"),  # 1.20 is newer than the table knows: judged unknown
+    (["1.19.0-1", "1.18.1-1"], "1.19.0-1"),
+    (["1.20.0-1", "1.17.0-1"], "1.20.0-1"),  # only when nothing the table knows is offered
+    (["1.17.0-1", "1.18.0-1"], None),
+    ([], None),
+])
+def test_the_libkrun_chosen_is_the_newest_fixed_one_the_table_knows(versions, expected):
+    assert packages.best_libkrun(versions, (1, 18, 1)) == expected
+
+
+def test_crun_and_the_libkrun_it_loads_are_upgraded_in_one_transaction(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, "", ""), (0, POLICY, ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
+    result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.20", "1.17.0")],
+                                                           [krun_runtime("1.21", "1.18.1")]), runner=runner)
+    assert [call[1] for call in runner.calls] == ["update", "policy", "policy", "install"]
+    assert runner.calls[3][-2:] == ["crun=1.21-1", "libkrun1=1.18.1-1"]
+    libkrun = result["libkrun"]
+    assert (result["changed"], libkrun["changed"], libkrun["available"]) == (True, True, True)
+    assert libkrun["packages"][0]["advisories"] == ["libkrun-env-escapes"]
+    assert libkrun["reason"] == "libkrun1 1.17.0-1 -> 1.18.1-1 (fixes libkrun-env-escapes)"
+    assert packages.package_diff(result) == {"before": "crun 1.20-1\nlibkrun1 1.17.0-1\n",
+                                             "after": "crun 1.21-1\nlibkrun1 1.18.1-1\n"}
+
+
+def test_a_fixed_crun_with_an_old_libkrun_gets_libkrun_alone(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, "", ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
+    result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")],
+                                                           [krun_runtime("1.21", "1.18.1")]), runner=runner)
+    assert (result["changed"], result["upgrade_needed"], result["target_version"]) == (True, False, None)
+    assert runner.calls[1] == ["/usr/bin/apt-cache", "policy", "libkrun1"]
+    assert runner.calls[2][-1] == "libkrun1=1.18.1-1"
+
+
+def test_no_fixed_libkrun_offered_is_said_and_is_no_failure(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, "", ""), (0, LIBKRUN_NOTHING_FIXED_POLICY, ""))
+    result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]), runner=runner)
+    assert (result["changed"], result["libkrun"]["available"], result["libkrun"]["needed"]) == (False, False, True)
+    assert result["libkrun"]["reason"] == (
+        "upgrade libkrun: no fixed version offered (the configured repositories offer libkrun1 1.17.0-1; 1.18.1 or "
+        "newer fixes libkrun-env-escapes)")
+    assert not any("install" in call for call in runner.calls)
+
+
+def test_a_libkrun_no_package_owns_is_named_and_no_package_manager_is_asked():
+    runner = Runner()
+    result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0", owned=False)]),
+                              runner=runner)
+    assert (result["changed"], result["libkrun"]["available"], runner.calls) == (False, False, [])
+    assert result["libkrun"]["unowned"] == [LIBKRUN_PATH]
+    assert "belongs to no package" in result["libkrun"]["reason"]
+
+
+def test_check_mode_names_the_libkrun_target_without_refreshing_or_installing(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, LIBKRUN_POLICY, ""))
+    result = packages.upgrade(check_mode=True, crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]),
+                              runner=runner)
+    assert (result["changed"], result["libkrun"]["packages"][0]["target_version"]) == (True, "1.18.1-1")
+    assert [call[1] for call in runner.calls] == ["policy"]
+
+
+def test_a_libkrun_upgrade_that_leaves_it_affected_fails(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, "", ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
+    with pytest.raises(packages.PackageError, match="libkrun1 1.18.1-1, but the libkrun crun loads is still "
+                                                    "affected by libkrun-env-escapes"):
+        packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]), runner=runner)
+
+
+def test_libkrun_is_left_alone_when_not_asked():
+    runner = Runner()
+    result = packages.upgrade(libkrun=False, crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]),
+                              runner=runner)
+    assert (result["changed"], result["libkrun"]["needed"], runner.calls) == (False, False, [])
+
+
+def test_offered_names_the_fixed_libkrun_from_the_cache(monkeypatch):
+    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    runner = Runner((0, LIBKRUN_POLICY, ""))
+    answer = packages.offered([krun_runtime("1.21", "1.17.0")], runner=runner)
+    assert (answer["checked"], answer["fixed_offered"]) == (True, None)
+    assert [(row["name"], row["fixed_offered"]) for row in answer["libkrun"]] == [("libkrun1", "1.18.1-1")]
+    assert runner.calls == [["/usr/bin/apt-cache", "policy", "libkrun1"]]

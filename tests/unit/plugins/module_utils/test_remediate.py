@@ -36,12 +36,15 @@ def test_an_unknown_strategy_names_the_variable():
         plan(report(), "fast")
 
 
-def test_an_old_libkrun_is_named_as_its_own_action_and_asks_for_no_crun_upgrade():
+def test_an_old_libkrun_is_named_as_its_own_action_and_the_upgrade_is_libkruns_alone():
     report = {"status": "affected", "counts": {}, "hooks": [],
               "runtimes": [{"advisories": [{"id": "crun-1685", "status": "fixed"},
                                            {"id": "libkrun-command", "status": "affected"}]}],
               "advisories": [{"id": "crun-1685", "status": "fixed"}, {"id": "libkrun-command", "status": "affected"}]}
     action = remediate.recommended_action(report)
-    assert action.startswith("upgrade libkrun to 1.8 or newer with the package manager")
+    assert action.startswith("upgrade libkrun to 1.8 or newer: ")
+    assert action.endswith("fleetfix.crun.remediate upgrades it where the package manager offers a fixed one")
     assert "upgrade crun" not in action and "fleetfix.crun.remediate does this" not in action
-    assert remediate.plan(report)["upgrade"] is False
+    decided = remediate.plan(report)
+    assert (decided["upgrade"], decided["hook"]) == (True, False)
+    assert decided["reason"] == "an affected libkrun should be upgraded to 1.8 or newer (no hook helps)"
