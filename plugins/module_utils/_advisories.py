@@ -30,6 +30,11 @@ LIBKRUN_FEATURE = "+LIBKRUN"
 
 # The krun handler (and so the file) first shipped in crun 1.7.1 (crun PR 1071).
 KRUN_CONFIG_INTRODUCED = (1, 7, 1)
+# The file the handler writes at the root of the container's rootfs, and the mode crun 1.21 and
+# later create it with (b09aa67d), which the sweep and the hook give an owner-only one. The hook
+# program (roles/hook/files) stands alone and repeats both; a unit test holds it to these.
+CONFIG_NAME = ".krun_config.json"
+FIXED_MODE = 0o444
 
 ADVISORIES = (
     {

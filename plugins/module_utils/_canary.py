@@ -29,10 +29,11 @@ import json
 import os
 import tarfile
 
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
-CONFIG_NAME = ".krun_config.json"
+CONFIG_NAME = advisories.CONFIG_NAME
 MARKER = "FLEETFIX_CANARY"
 SYMPTOM, FILE_MODE = "symptom", "file mode"
 

@@ -11,6 +11,7 @@ __metaclass__ = type
 import os
 import posixpath
 import re
+import stat
 import struct
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
@@ -46,11 +47,15 @@ _LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 _FLAG_ELF_LIBC6 = 0x0003
 _ARCH_FLAGS = {62: 0x0300, 183: 0x0a00}  # x86-64, AArch64
 RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_INFO = "/var/lib/dpkg/info"
+# dpkg's status file holds every installed package (a few MB on a large host).
+DPKG_STATUS_LIMIT = 256 * 1024 * 1024
 
 
 def _is_executable_file(root, path):
-    full = root.join(path)
-    return os.path.isfile(full) and os.access(full, os.X_OK)
+    st = hostfs.stat_followed(root, path)
+    return st is not None and stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
 
 
 def configured_runtime_paths(root):
@@ -205,8 +210,9 @@ def _binary(root, realpath):
     """(its own search directories: DT_RPATH when it has no DT_RUNPATH, else DT_RUNPATH, with
     $ORIGIN expanded; its e_machine or None). An unreadable or non-ELF binary gives ([], None)."""
     try:
-        with open(root.join(realpath), "rb") as handle:
-            data = handle.read(elf.MAX_ELF_BYTES)
+        data = hostfs.read_file(root, realpath, elf.MAX_ELF_BYTES, head=True)
+        if data is None:
+            return [], None
         rpath, runpath = elf.search_paths(data)
         machine = elf.machine(data)
     except (IOError, OSError, elf.NotElf):
@@ -257,7 +263,7 @@ def libkrun_flavours(root, realpath, version, cache, system_dirs=SYSTEM_DIRS):
         candidates += [path for flags, name, path in cache if name == soname and flags & 0xff == _FLAG_ELF_LIBC6
                        and (arch is None or flags & 0xff00 == arch)]
         candidates += [posixpath.join(directory, soname) for directory in system_dirs]
-        path = next((c for c in candidates if os.path.exists(root.join(c))), None)
+        path = next((c for c in candidates if hostfs.stat_followed(root, c) is not None), None)
         if path:
             found[soname] = path
     return found
@@ -267,10 +273,10 @@ def package_managers(root):
     """The package databases present under root that this host has a client for."""
     managers = []
     dpkg_query = hostfs.which("dpkg-query")
-    if dpkg_query and os.path.exists(root.join("/var/lib/dpkg/status")):
+    if dpkg_query and hostfs.stat_followed(root, DPKG_STATUS) is not None:
         managers.append(("dpkg", dpkg_query))
     rpm = hostfs.which("rpm")
-    if rpm and any(os.path.isdir(root.join(d)) for d in RPM_DB_DIRS):
+    if rpm and any(stat.S_ISDIR(getattr(hostfs.stat_followed(root, d), "st_mode", 0)) for d in RPM_DB_DIRS):
         managers.append(("rpm", rpm))
     return managers
 
@@ -296,20 +302,19 @@ def _dpkg_owner_from_files(root, path):
     ``dpkg-query -S`` reads every package's file list (about 0.1 s): at fleet scale that is most of
     an audit's cost on the host, so the packages that ship crun are looked at directly first.
     """
-    info = root.join("/var/lib/dpkg/info")
     try:
-        names = os.listdir(info)  # one listing (some 6,000 names), not a glob per pattern
+        names = hostfs.list_followed(root, DPKG_INFO)  # one listing (some 6,000 names), not a glob per pattern
     except OSError:
         return None
     lists = sorted(n for n in names if n.endswith(".list") and ("crun" in n or "krun" in n))
-    for list_file in (os.path.join(info, n) for n in lists):
+    for list_file in lists:
         try:
-            with open(list_file, "rb") as handle:
-                owned = path.encode() in handle.read().split(b"\n")
+            owned = path.encode() in (hostfs.read_followed(root, posixpath.join(DPKG_INFO, list_file),
+                                                           DPKG_STATUS_LIMIT) or b"").split(b"\n")
         except (IOError, OSError):
             continue
         if owned:
-            name = os.path.basename(list_file)[:-len(".list")].split(":")[0]
+            name = list_file[:-len(".list")].split(":")[0]
             version = _dpkg_installed_version(root, name)
             return (name, version) if version else None
     return None
@@ -318,8 +323,7 @@ def _dpkg_owner_from_files(root, path):
 def _dpkg_installed_version(root, name):
     """The installed version of one package from dpkg's status file, reading only its stanzas."""
     try:
-        with open(root.join("/var/lib/dpkg/status"), "rb") as handle:
-            text = handle.read().decode("utf-8", "replace")
+        text = (hostfs.read_followed(root, DPKG_STATUS, DPKG_STATUS_LIMIT) or b"").decode("utf-8", "replace")
     except (IOError, OSError):
         return None
     marker = "Package: %s\n" % name

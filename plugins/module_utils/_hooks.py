@@ -13,10 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import glob
 import hashlib
 import json
 import os
+import posixpath
 import re
 import stat
 
@@ -131,9 +133,13 @@ def installed_hooks(root="/", dirs=None):
     root = hostfs.HostRoot.of(root)
     found = []
     for entry in hooks_dirs(root)[0] if dirs is None else dirs:
-        for path in sorted(glob.glob(os.path.join(root.join(entry["path"]), "*.json"))):
+        try:
+            names = [n for n in hostfs.list_followed(root, entry["path"]) if n.endswith(".json") and n[0] != "."]
+        except OSError:
+            continue
+        for name in names:
             try:
-                raw = _read_hook_file(path, root)[0]
+                raw = _read_hook_file(posixpath.join(entry["path"], name), root)[0]
                 document = json.loads(raw.decode("utf-8"))
                 args = document["hook"]["args"]
                 program = next(a for a in args if os.path.basename(a) == PROGRAM_NAME)
@@ -141,15 +147,15 @@ def installed_hooks(root="/", dirs=None):
                 continue
             if problems(document, check_paths=False) or STAGE not in document["stages"]:
                 continue
-            if not all(os.access(root.join(p), os.X_OK if p == document["hook"]["path"] else os.R_OK)
+            if not all(_present(root, p, executable=p == document["hook"]["path"])
                        for p in (document["hook"]["path"], program)):
                 continue
             try:
-                data, st = _read_hook_file(root.join(program), root)
+                data, st = _read_hook_file(program, root)
             except (IOError, OSError):
                 continue
             program_sha256, program_mode = hashlib.sha256(data).hexdigest(), "%04o" % (st.st_mode & 0o7777)
-            found.append({"path": os.path.join(entry["path"], os.path.basename(path)), "dir": entry["path"],
+            found.append({"path": posixpath.join(entry["path"], name), "dir": entry["path"],
                           "sha256": hashlib.sha256(raw).hexdigest(), "program": program,
                           "program_sha256": program_sha256, "program_mode": program_mode})
     return found
@@ -181,20 +187,21 @@ def in_place(report, program, program_content, python, name, hooks_dirs=(), add_
 MAX_HOOK_FILE_BYTES = 1024 * 1024
 
 
-def _read_hook_file(path, root=None):
-    """(bytes, stat) of a hook file or program, as podman reads it (a link followed: the directory is
-    root's, checked before anything is installed; under an alternate ``root``, resolved inside it,
-    never outside), but never a FIFO or device, and bounded."""
-    if root is not None and not root.is_host:
-        path = root.join(root.resolve(root.unjoin(path)) or root.unjoin(path))
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise hostfs.UnsafePath(path, "not a regular file")
-        return hostfs.read_fd(fd, MAX_HOOK_FILE_BYTES, path), st
-    finally:
-        os.close(fd)
+def _present(root, path, executable):
+    """Whether the program or file a hook names is there for podman (root) to run or read."""
+    st = hostfs.stat_followed(root, path)
+    return st is not None and stat.S_ISREG(st.st_mode) and (not executable or bool(st.st_mode & 0o111))
+
+
+def _read_hook_file(path, root="/"):
+    """(bytes, stat) of hook file or program ``path`` (a host path), as podman reads it: a link
+    followed (the directory is root's, checked before anything is installed), inside ``root``,
+    never outside; never a FIFO or device; bounded."""
+    data = hostfs.read_followed(root, path, MAX_HOOK_FILE_BYTES)
+    st = hostfs.stat_followed(root, path)
+    if data is None or st is None:
+        raise hostfs.UnsafePath(path, "does not exist", errno.ENOENT)
+    return data, st
 
 
 def unsafe_hooks_dir(path):

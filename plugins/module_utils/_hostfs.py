@@ -278,17 +278,27 @@ def open_handle(dir_fd, name):
         raise
 
 
-def read_handle(handle, st, limit, full):
-    """The bytes of the regular file behind an O_PATH handle, at most ``limit`` of them."""
+def read_handle(handle, st, limit, full, head=False):
+    """The bytes of the regular file behind an O_PATH handle, at most ``limit`` of them (with
+    ``head``, its first ``limit`` bytes, however large it is)."""
     if not stat.S_ISREG(st.st_mode):
         raise UnsafePath(full, "not a regular file: refused")
-    if st.st_size > limit:
+    if st.st_size > limit and not head:
         raise UnsafePath(full, "larger than %d bytes: refused" % limit, errno.EFBIG)
     fd = os.open("/proc/self/fd/%d" % handle, _READ_FLAGS)
     try:
         again = os.fstat(fd)
         if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
             raise UnsafePath(full, "changed while it was read: refused")
+        if head:
+            chunks, total = [], 0
+            while total < limit:
+                chunk = os.read(fd, min(1024 * 1024, limit - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            return b"".join(chunks)
         return read_fd(fd, limit, full)
     finally:
         os.close(fd)
@@ -309,11 +319,12 @@ def read_fd(fd, limit, full):
     return b"".join(chunks)
 
 
-def read_file(root, path, limit=CONFIG_LIMIT, owners=None):
+def read_file(root, path, limit=CONFIG_LIMIT, owners=None, head=False):
     """The bytes of regular file ``path`` under ``root``; None when it does not exist.
 
     No symlink is followed in any component; a FIFO, device or socket under the name is refused
-    without being opened; more than ``limit`` bytes is refused.
+    without being opened; more than ``limit`` bytes is refused (with ``head``, the first ``limit``
+    bytes are read instead).
     """
     root = HostRoot.of(root)
     parent, name = os.path.split(path.rstrip("/"))
@@ -335,11 +346,47 @@ def read_file(root, path, limit=CONFIG_LIMIT, owners=None):
             if stat.S_ISLNK(st.st_mode):
                 raise UnsafePath(full, "a symlink: refused")
             _check_owner(full, st, owners)
-            return read_handle(handle, st, limit, full)
+            return read_handle(handle, st, limit, full, head)
         finally:
             os.close(handle)
     finally:
         os.close(dir_fd)
+
+
+# System files the host's tools read by following symlinks (the dynamic loader, podman's hooks
+# directories, dpkg and rpm): read the way those tools see them, but with every symlink resolved
+# inside ``root`` (an absolute target is taken relative to it), so that nothing outside an
+# alternate root is ever consulted; then read without following anything. Content another user
+# controls (a rootfs, a home) is never read this way: see read_file and open_dir.
+
+def resolve_inside(root, path):
+    """Host ``path`` with its symlinks resolved inside ``root``; UnsafePath on a loop."""
+    root = HostRoot.of(root)
+    resolved = root.resolve(path)
+    if resolved is None:
+        raise UnsafePath(root.join(path), "too many levels of symbolic links: refused", errno.ELOOP)
+    return resolved
+
+
+def stat_followed(root, path):
+    """The stat of system file ``path`` as a tool that follows symlinks sees it, inside ``root``;
+    None when it does not exist (a dangling link, a loop)."""
+    root = HostRoot.of(root)
+    try:
+        return os.lstat(root.join(resolve_inside(root, path)))
+    except OSError:
+        return None
+
+
+def read_followed(root, path, limit=CONFIG_LIMIT, owners=None):
+    """The bytes of system file ``path`` (symlinks followed inside ``root``), read as read_file
+    reads: no FIFO or device, bounded; None when it does not exist."""
+    return read_file(root, resolve_inside(root, path), limit, owners)
+
+
+def list_followed(root, path):
+    """Names in system directory ``path`` (symlinks followed inside ``root``); [] when it does not exist."""
+    return list_dir(root, resolve_inside(root, path))
 
 
 def list_dir(root, path, owners=None):

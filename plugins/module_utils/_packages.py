@@ -90,7 +90,6 @@ def available_versions(manager, tool, name, timeout, runner):
 # version, then one line per origin indented further: "        PRIORITY ORIGIN".
 _APT_VERSION_LINE = re.compile(r"^ (?:\*\*\*|   ) (\S+) (-?\d+)$")
 _APT_ORIGIN_LINE = re.compile(r"^ {6,}-?\d+ (.+)$")
-_DPKG_STATUS = "/var/lib/dpkg/status"
 
 
 def apt_policy_versions(policy):
@@ -108,7 +107,7 @@ def apt_policy_versions(policy):
             current = version.group(1) if int(version.group(2)) >= 0 else None
             continue
         origin = _APT_ORIGIN_LINE.match(line)
-        if origin and current and origin.group(1).strip() != _DPKG_STATUS:
+        if origin and current and origin.group(1).strip() != _crun.DPKG_STATUS:
             versions.append(current)
             current = None
     return versions

@@ -23,10 +23,11 @@ import grp
 import os
 import stat
 
+from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 
-CONFIG_NAME = ".krun_config.json"
+CONFIG_NAME = advisories.CONFIG_NAME
 DEFAULT_GRAPHROOT = "/var/lib/containers/storage"
 ROOTLESS_GRAPHROOT = ".local/share/containers/storage"
 STORAGE_CONF = ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")
@@ -219,7 +220,7 @@ def _refusal(st, owners):
     return None
 
 
-def inspect_at(layer_fd, full, owners, fix=False, mode=0o444, check_mode=False):
+def inspect_at(layer_fd, full, owners, fix=False, mode=advisories.FIXED_MODE, check_mode=False):
     """Describe (and with ``fix`` mend) the .krun_config.json in one layer directory; None if there is none."""
     try:
         handle, st = hostfs.open_handle(layer_fd, CONFIG_NAME)
@@ -424,7 +425,7 @@ def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers
     return by_layer
 
 
-def scan_graphroot(root, entry, owner_uid, fix=False, mode=0o444, check_mode=False, subordinate=()):
+def scan_graphroot(root, entry, owner_uid, fix=False, mode=advisories.FIXED_MODE, check_mode=False, subordinate=()):
     """(records, errors, identity, not examined) of one store; identity is None when it does not exist.
 
     Directories on the way may belong to root, to ``owner_uid`` or to one of its ``subordinate``
@@ -727,7 +728,7 @@ def _public(entry):
             "records_from": entry["records_from"] and display(entry["records_from"])}
 
 
-def scan(root="/", extra_roots=(), fix=False, mode=0o444, check_mode=False, as_user=hostfs.run_as_user):
+def scan(root="/", extra_roots=(), fix=False, mode=advisories.FIXED_MODE, check_mode=False, as_user=hostfs.run_as_user):
     """Scan all storage; with ``fix`` set ``mode`` on every regular file others cannot read.
 
     ``not_examined`` names every place the host's tools use that this scan could not look at

@@ -256,3 +256,16 @@ def test_a_hidden_bundle_with_a_relative_root_is_logged_not_guessed(tmp_path):
     result = run_hook(json.dumps(state).encode())
     assert result.returncode == 0 and mode_of(config) == 0o700
     assert b"cannot find the rootfs" in result.stderr and b"bundle" in result.stderr, result.stderr
+
+
+def test_the_hook_program_names_the_file_and_mode_the_advisory_table_does():
+    """The program stands alone (it runs at every container start, importing nothing of ours), so it
+    repeats the file name and the fixed mode: held here to the one definition."""
+    import ast
+    from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
+    with open(HOOK) as handle:
+        tree = ast.parse(handle.read())
+    constants = dict((node.targets[0].id, ast.literal_eval(node.value)) for node in tree.body
+                     if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                     and node.targets[0].id in ("CONFIG_NAME", "FIXED_MODE"))
+    assert constants == {"CONFIG_NAME": advisories.CONFIG_NAME, "FIXED_MODE": advisories.FIXED_MODE}

@@ -441,3 +441,35 @@ def test_a_libkrun_newer_than_any_release_the_table_knows_is_unknown_and_says_so
     verdicts = [v for v in info(tmp_path)["runtimes"][0]["advisories"] if v["id"].startswith("libkrun-")]
     assert {v["status"] for v in verdicts} == {"unknown"}
     assert all("newer than any release this check knows (1.19)" in v["reason"] for v in verdicts)
+
+
+def test_a_libkrun_linked_out_of_the_alternate_root_is_not_found(tmp_path):
+    """The image's libkrun.so.1 is an absolute link to a library that exists on the machine doing
+    the audit, not in the image: the image's crun could not load it."""
+    image = tmp_path / "img"
+    stand_in_crun(image, "/usr/bin/crun", script="echo 'crun version 1.21'; echo '+SYSTEMD +LIBKRUN +YAJL'")
+    write(str(tmp_path / "outside/libkrun.so.1.17.4"), "")
+    link(image, "/usr/lib64/libkrun.so.1", str(tmp_path / "outside/libkrun.so.1.17.4"))
+    runtime = info(image)["runtimes"][0]
+    assert (runtime["libkrun"], runtime["libkrun_version"]) == (None, None)
+    os.unlink(str(image / "usr/lib64/libkrun.so.1"))
+    write(str(image / "usr/lib64/libkrun.so.1.17.4"), "")
+    link(image, "/usr/lib64/libkrun.so.1", "/usr/lib64/libkrun.so.1.17.4")  # absolute, inside the image
+    runtime = info(image)["runtimes"][0]
+    assert (runtime["libkrun"], runtime["libkrun_version"]) == ("/usr/lib64/libkrun.so.1", "1.17.4")
+
+
+def test_the_dpkg_database_of_an_alternate_root_is_never_read_through_a_link_out_of_it(tmp_path):
+    image = hostfs.HostRoot(str(tmp_path / "img"))
+    write(str(tmp_path / "outside/info/crun.list"), "/usr/bin/crun\n")
+    write(str(tmp_path / "outside/status"), "Package: crun\nStatus: install ok installed\nVersion: 9.9.9\n")
+    link(tmp_path / "img", "/var/lib/dpkg/info", str(tmp_path / "outside/info"))
+    link(tmp_path / "img", "/var/lib/dpkg/status", str(tmp_path / "outside/status"))
+    assert _crun._dpkg_owner_from_files(image, "/usr/bin/crun") is None
+    # the same database inside the image, reached through links that stay inside it
+    write(str(tmp_path / "img/srv/dpkg/info/crun.list"), "/usr/bin/crun\n")
+    write(str(tmp_path / "img/srv/dpkg/status"), "Package: crun\nStatus: install ok installed\nVersion: 1.21-1\n")
+    for name in ("info", "status"):
+        os.unlink(str(tmp_path / "img/var/lib/dpkg" / name))
+        link(tmp_path / "img", "/var/lib/dpkg/" + name, "/srv/dpkg/" + name)
+    assert _crun._dpkg_owner_from_files(image, "/usr/bin/crun") == ("crun", "1.21-1")

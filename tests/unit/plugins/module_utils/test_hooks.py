@@ -160,3 +160,46 @@ def test_a_hook_program_that_is_a_device_or_fifo_under_an_alternate_root_is_not_
         os.makedirs(str(tmp_path / os.path.dirname(PYTHON).lstrip("/")), exist_ok=True)
         os.symlink(PYTHON, str(tmp_path / PYTHON.lstrip("/")))
     assert hooks.installed_hooks(str(tmp_path)) == []
+
+
+def image_with_the_hook(image, interpreter_target=None):
+    """An image (audit_root) holding the hook JSON and program as the hook role writes them, and
+    the interpreter the JSON names: a program file, or a link to ``interpreter_target``."""
+    document = hooks.hook_document("/usr/bin/python3", "/usr/local/libexec/fleetfix-krun-hook")
+    write(str(image / "usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"), json.dumps(document))
+    write(str(image / "usr/local/libexec/fleetfix-krun-hook"), "#!/usr/bin/python3\n", 0o755)
+    if interpreter_target is None:
+        write(str(image / "usr/bin/python3"), "#!/bin/sh\n", 0o755)
+    else:
+        os.makedirs(str(image / "usr/bin"), exist_ok=True)
+        os.symlink(interpreter_target, str(image / "usr/bin/python3"))
+
+
+def test_a_hook_whose_interpreter_is_in_the_image_counts(tmp_path):
+    image_with_the_hook(tmp_path / "img")
+    found = hooks.installed_hooks(str(tmp_path / "img"))
+    assert [h["path"] for h in found] == ["/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"]
+    assert found[0]["program_mode"] == "0755"
+
+
+def test_a_hook_whose_interpreter_links_out_of_the_image_is_no_mitigation(tmp_path):
+    """The image's /usr/bin/python3 is an absolute link to a program that exists on the machine
+    doing the audit, not in the image: podman in that image could not run the hook."""
+    outside = str(tmp_path / "outside" / "python3")
+    write(outside, "#!/bin/sh\n", 0o755)
+    image_with_the_hook(tmp_path / "img", interpreter_target=outside)
+    assert hooks.installed_hooks(str(tmp_path / "img")) == []
+
+
+def test_a_hooks_directory_linked_out_of_the_image_is_read_inside_it(tmp_path):
+    """hooks.d is an absolute link: podman in the image follows it inside the image; the machine's
+    own directory of that name (holding a valid hook) is never listed."""
+    image_with_the_hook(tmp_path / "elsewhere")
+    image_with_the_hook(tmp_path / "img")
+    hooks_d = tmp_path / "img/usr/share/containers/oci/hooks.d"
+    os.rename(str(hooks_d), str(tmp_path / "img/srv-hooks"))
+    os.symlink(str(tmp_path / "elsewhere/usr/share/containers/oci/hooks.d"), str(hooks_d))
+    assert hooks.installed_hooks(str(tmp_path / "img")) == []
+    os.unlink(str(hooks_d))
+    os.symlink("/srv-hooks", str(hooks_d))
+    assert len(hooks.installed_hooks(str(tmp_path / "img"))) == 1
