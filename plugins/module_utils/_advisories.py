@@ -186,8 +186,22 @@ def fixed_version(advisory_id=FILE_MODE_ADVISORY):
     return format_version(get_advisory(advisory_id)["fixed"])
 
 
-def _verdict(advisory, status, reason):
-    return {"id": advisory["id"], "status": status, "reason": reason}
+def _verdict(advisory, status, *clauses):
+    """A verdict: its ``clauses`` (the evidence, each a whole sentence part) stay apart for the
+    reports; ``reason`` is the same clauses as one line."""
+    return {"id": advisory["id"], "status": status, "reason": "; ".join(clauses), "clauses": list(clauses)}
+
+
+def verdict(advisory_id, status, *clauses):
+    return _verdict(get_advisory(advisory_id), status, *clauses)
+
+
+def add_clause(found, clause):
+    """Add a clause to a verdict's evidence."""
+    found["clauses"] = found.get("clauses") or [found["reason"]]
+    found["clauses"].append(clause)
+    found["reason"] = "; ".join(found["clauses"])
+    return found
 
 
 LIBKRUN_PLAIN = "libkrun.so.1"
@@ -216,9 +230,9 @@ def evaluate_libkrun(advisory, version, features, flavours, libkrun_version):
                         "libkrun's development line replaced the init that reads /.krun_config.json, so what "
                         "it loses is not known here" % (shown_libkrun, where, newest))
     if libkrun_version < advisory["fixed_libkrun"]:
-        return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s; upgrade libkrun to %s or "
-                        "newer (neither a crun upgrade nor the hook helps)"
-                        % (format_version(libkrun_version), where, shown, advisory["loses"], fixed))
+        return _verdict(advisory, AFFECTED, "libkrun %s at %s with crun %s loses %s"
+                        % (format_version(libkrun_version), where, shown, advisory["loses"]),
+                        "upgrade libkrun to %s or newer (neither a crun upgrade nor the hook helps)" % fixed)
     return _verdict(advisory, FIXED, "libkrun %s at %s is at or above %s"
                     % (format_version(libkrun_version), where, fixed))
 
@@ -265,8 +279,8 @@ def evaluate_runtime(advisory, version, features, libkrun, krun_entrypoints, lib
         evidence.append("krun entry point %s" % ", ".join(krun_entrypoints))
     if usable:
         evidence.append("libkrun at %s" % ", ".join(usable))
-    return _verdict(advisory, AFFECTED, "crun %s with %s (%s); fixed in %s"
-                    % (shown, LIBKRUN_FEATURE, "; ".join(evidence), format_version(advisory["fixed"])))
+    return _verdict(advisory, AFFECTED, "crun %s with %s (%s)" % (shown, LIBKRUN_FEATURE, "; ".join(evidence)),
+                    "fixed in %s" % format_version(advisory["fixed"]))
 
 
 def evaluate_runtimes(version, features, libkrun, krun_entrypoints, libkrun_version=None):
@@ -297,19 +311,19 @@ def coverage_verdicts(not_examined, errors):
 
 def mitigate(verdicts, advisory_id, by):
     """Mark the affected verdicts of one advisory as mitigated, naming what mitigates them."""
-    for verdict in verdicts:
-        if verdict["id"] == advisory_id and verdict["status"] == AFFECTED:
-            verdict["status"] = MITIGATED
-            verdict["reason"] = "%s; mitigated at every container start by the OCI hook %s" % (
-                verdict["reason"], ", ".join(by))
+    for found in verdicts:
+        if found["id"] == advisory_id and found["status"] == AFFECTED:
+            found["status"] = MITIGATED
+            add_clause(found, "mitigated at every container start by the OCI hook %s" % ", ".join(by))
     return verdicts
 
 
 def merge(verdict_lists):
     """Merge per-runtime (or per-source) verdicts into one verdict per advisory id.
 
-    The worst status wins; its reasons are kept, one per source, so the evidence stays visible.
-    With no verdicts at all every advisory is not applicable: there is no crun to be affected.
+    The worst status wins; the clauses of every source with it are kept (each once), so the
+    evidence stays visible. With no verdicts at all every advisory is not applicable: there is no
+    crun to be affected.
     """
     merged = []
     for advisory in ADVISORIES:
@@ -318,11 +332,8 @@ def merge(verdict_lists):
             merged.append(_verdict(advisory, NOT_APPLICABLE, "no crun found"))
             continue
         worst = min(verdicts, key=lambda v: STATUS_SEVERITY.index(v["status"]))["status"]
-        reasons = []
-        for verdict in verdicts:
-            if verdict["status"] == worst and verdict["reason"] not in reasons:
-                reasons.append(verdict["reason"])
-        merged.append(_verdict(advisory, worst, "; ".join(reasons)))
+        clauses = [c for v in verdicts if v["status"] == worst for c in v.get("clauses") or [v["reason"]]]
+        merged.append(_verdict(advisory, worst, *dict.fromkeys(clauses)))
     return merged
 
 

@@ -24,14 +24,12 @@ def storage_verdicts(counts):
     breaking = sum(counts.get(kind, 0) for kind in storage.BREAKING_IMPACTS)
     if not breaking:
         return []
-    return [{
-        "id": advisories.FILE_MODE_ADVISORY,
-        "status": advisories.AFFECTED,
-        "reason": "%d %s file(s) in container storage cannot be read by the containers' users (%d in "
-                  "non-root containers, %d in image layers that every new container inherits); crun opens "
-                  "it O_TRUNC and keeps the old mode, so upgrading crun does not fix them"
-                  % (breaking, storage.CONFIG_NAME, counts.get(storage.ENV_LOST, 0), counts.get(storage.IMAGE_LAYER, 0)),
-    }]
+    return [advisories.verdict(
+        advisories.FILE_MODE_ADVISORY, advisories.AFFECTED,
+        "%d %s file(s) in container storage cannot be read by the containers' users (%d in non-root containers, %d "
+        "in image layers that every new container inherits)" % (
+            breaking, storage.CONFIG_NAME, counts.get(storage.ENV_LOST, 0), counts.get(storage.IMAGE_LAYER, 0)),
+        "crun opens it O_TRUNC and keeps the old mode, so upgrading crun does not fix them")]
 
 
 def libkrun_left(merged, upgrade):
@@ -83,6 +81,26 @@ def summary_line(status, merged, counts):
     """The host status followed by the reasons that decided it."""
     parts = [status]
     parts.extend("%s %s: %s" % (v["id"], v["status"], v["reason"]) for v in merged if v["status"] == status)
+    return " | ".join(parts + storage_findings(counts))
+
+
+def why(status, merged, counts):
+    """The reasons that decided the host's status, clause by clause, as the reports show them: an
+    advisory's first clause with its id and status, each further one with its id (the clauses that
+    hosts share, such as the crun or the fixed version, stand apart from their own), then the
+    storage findings."""
+    parts = []
+    for verdict in merged:
+        if verdict["status"] == status:
+            first, rest = verdict["clauses"][0], verdict["clauses"][1:]
+            parts.append("%s %s: %s" % (verdict["id"], status, first))
+            parts.extend("%s: %s" % (verdict["id"], clause) for clause in rest)
+    return parts + storage_findings(counts)
+
+
+def storage_findings(counts):
+    """What storage holds beyond the verdicts, in words."""
+    parts = []
     if counts.get(storage.ROOT_ONLY):
         parts.append("%d owner-only %s in root containers (nothing lost; the sweep tidies them)"
                      % (counts[storage.ROOT_ONLY], storage.CONFIG_NAME))
@@ -92,7 +110,7 @@ def summary_line(status, merged, counts):
     if counts[storage.SUSPICIOUS]:
         parts.append("%d suspicious %s (symlink or special file, left untouched)"
                      % (counts[storage.SUSPICIOUS], storage.CONFIG_NAME))
-    return " | ".join(parts)
+    return parts
 
 
 def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
@@ -117,6 +135,7 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
         "needs_person": needs_person,
         "advisories": merged,
         "summary": summary_line(status, merged, scan["counts"]),
+        "why": why(status, merged, scan["counts"]),
         "runtimes": crun["runtimes"],
         "libkrun": crun["libkrun"],
         "hooks": hook_paths,

@@ -395,7 +395,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
         if problem:
             for verdict in verdicts:
                 if verdict["status"] == advisories.UNKNOWN:
-                    verdict["reason"] = "%s (%s)" % (verdict["reason"], problem)
+                    advisories.add_clause(verdict, problem)
         owner_paths = [group["realpath"]] + names
         runtimes.append({
             "path": group["path"],

@@ -94,9 +94,14 @@ advisories:
       type: str
       sample: affected
     reason:
-      description: The evidence behind the status.
+      description: The evidence behind the status, as one line (RV(advisories[].clauses) joined with C("; ")).
       type: str
       sample: "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun); fixed in 1.21"
+    clauses:
+      description: The same evidence, clause by clause, for reports to render (never parse RV(advisories[].reason)).
+      type: list
+      elements: str
+      sample: ["crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun)", "fixed in 1.21"]
   sample:
     - id: crun-1685
       status: affected

@@ -128,8 +128,18 @@ summary:
   returned: always
   type: str
   sample: "affected | crun-1685 affected: crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun); fixed in 1.21"
+why:
+  description:
+    - The reasons for the status, clause by clause, as the fleet report shows them - an advisory's first clause
+      with its id and status, each further one with its id, then what storage holds beyond the verdicts. Built from
+      the same verdicts as RV(summary); reports render it and never cut the summary apart.
+  returned: always
+  type: list
+  elements: str
+  sample: ["crun-1685 affected: crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun)", "crun-1685: fixed in 1.21"]
 advisories:
-  description: One verdict per advisory, merged over every crun and the storage evidence.
+  description: One verdict per advisory, merged over every crun and the storage evidence, each with C(id), C(status),
+    C(reason) and C(clauses) as in RV(fleetfix.crun.crun_info#module:advisories).
   returned: always
   type: list
   elements: dict
@@ -139,6 +149,9 @@ advisories:
       reason: >-
         2 .krun_config.json file(s) in container storage cannot be read by other users; crun opens it
         O_TRUNC and keeps the old mode, so upgrading crun does not fix them
+      clauses:
+        - 2 .krun_config.json file(s) in container storage cannot be read by other users
+        - crun opens it O_TRUNC and keeps the old mode, so upgrading crun does not fix them
     - {"id": "CVE-2025-24965", "status": "fixed", "reason": "crun 1.21 is at or above the fixed version 1.20"}
 runtimes:
   description: Every crun found, as RV(fleetfix.crun.crun_info#module:runtimes).

@@ -103,7 +103,7 @@ FILE_COLUMNS = ("host", "status", "impact", "path", "kind", "mode", "process_uid
 
 # Every projection of the fleet report in one place, written in JMESPath.
 _ROW = jmespath.compile(
-    "{status: status, summary: summary, "
+    "{status: status, summary: summary, why: why, "
     "crun_versions: join(' ', runtimes[].join('', [path, '=', version || 'unknown'])), "
     "packages: join(' ', runtimes[?package].join('', [package.name, '-', package.version])), "
     "unreadable_files: counts.unreadable_by_user, suspicious_files: counts.suspicious, "
@@ -327,28 +327,13 @@ def bar_chart(title, counts, order, width=640):
     return "".join(parts)
 
 
-_VERDICT = re.compile(r"^(\S+) ([a-z_]+): (.*)$", re.S)
-
-
 def _why_parts(row):
-    """A host's "why" (its summary line) as clauses, without the status the table shows beside it.
-    An advisory's reason is cut at "; ", each later clause keeping the advisory's id, so the
-    clauses that hosts share (the crun, the fixed version) separate from their own (the counts)."""
-    summary = row.get("summary")
-    parts = summary.split(" | ") if isinstance(summary, str) else [str(summary)]
-    if len(parts) > 1 and parts[0] == row.get("status"):
-        parts = parts[1:]
-    clauses = []
-    for part in parts:
-        verdict = _VERDICT.match(part)
-        if not verdict:
-            clauses.append(part)
-            continue
-        advisory, status, reason = verdict.groups()
-        first, *rest = reason.split("; ")
-        clauses.append("%s %s: %s" % (advisory, status, first))
-        clauses.extend("%s: %s" % (advisory, clause) for clause in rest)
-    return clauses
+    """A host's "why" as the clauses its audit gave (its report's ``why``), never cut out of the
+    summary line: a report from before ``why`` existed is one clause, its summary."""
+    why = row.get("why")
+    if isinstance(why, list) and why:
+        return [str(part) for part in why]
+    return [str(row.get("summary"))]
 
 
 def shared_reasons(rows):

@@ -200,6 +200,28 @@ def test_the_why_of_each_host_shows_only_what_differs_and_shared_reasons_once(tm
                for v in hostvars[row["host"]]["ansible_facts"]["fleetfix_crun"]["advisories"] if v["id"] == "crun-1685")
 
 
+def test_a_clause_whose_evidence_holds_a_semicolon_stays_whole(tmp_path):
+    """Evidence joined inside parentheses ("krun entry point ...; libkrun at ...") was cut at "; " when
+    the report parsed the summary line back, and the page showed unbalanced halves."""
+    hostvars = {}
+    for name in ("krun-1", "krun-2"):
+        root = tmp_path / name
+        root.mkdir()
+        stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
+        link(root, "/usr/bin/krun", "crun")
+        (root / "usr/lib64").mkdir(parents=True)
+        (root / "usr/lib64/libkrun.so.1").write_text("")
+        hostvars[name] = {"ansible_facts": {"fleetfix_crun": _audit.audit(run_process, root=str(root), timeout=2)}}
+    crun = "crun 1.20 with +LIBKRUN (krun entry point /usr/bin/krun; libkrun at /usr/lib64/libkrun.so.1)"
+    report = hostvars["krun-1"]["ansible_facts"]["fleetfix_crun"]
+    assert report["why"][:2] == ["crun-1685 affected: " + crun, "crun-1685: fixed in 1.21"]
+    page = fleet_html(fleet_summary(hostvars, sorted(hostvars)))
+    shared = page[page.index('<table id="shared-reasons">'):]
+    shared = shared[:shared.index("</table>")]
+    assert '<td>2</td><td>crun-1685 affected: %s</td>' % crun in shared
+    assert "crun-1685: libkrun at" not in page
+
+
 def test_reports_as_ansible_hands_them_over_keep_their_verdicts(tmp_path):
     """hostvars hold Ansible's own string types (AnsibleUnsafeText up to ansible-core 2.18), which
     JMESPath rejected: every host with a crun became unknown and the fleet had no affected host."""
