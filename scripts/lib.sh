@@ -133,22 +133,31 @@ PY
 # containers.podman (for molecule's podman driver) comes out of the ansible wheel on the package
 # index, since the collection server is out of reach. Pinned: ansible 12.3.0 ships it as 1.18.0.
 ANSIBLE_WHEEL_VERSION=12.3.0
-ensure_podman_collection() {
-  local target=$COLLECTIONS/ansible_collections/containers/podman
-  [ -f "$target/MANIFEST.json" ] && return 0
+# The collections the tests use beside this one, from the ansible package on the package index (no
+# Galaxy here): containers.podman (molecule's podman driver) and community.general (its redis fact
+# cache plugin, the shared cache of the fleet tests' two controllers).
+WHEEL_COLLECTIONS="containers/podman community/general"
+ensure_wheel_collections() {
+  local missing=() name
+  for name in $WHEEL_COLLECTIONS; do
+    [ -f "$COLLECTIONS/ansible_collections/$name/MANIFEST.json" ] || missing+=("$name")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   local wheels=$CACHE/wheels
   mkdir -p "$wheels"
-  say "extracting containers.podman from the ansible $ANSIBLE_WHEEL_VERSION wheel"
+  say "extracting ${missing[*]} from the ansible $ANSIBLE_WHEEL_VERSION wheel"
   ls "$wheels"/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl >/dev/null 2>&1 \
     || pip download --quiet --no-deps --dest "$wheels" "ansible==$ANSIBLE_WHEEL_VERSION" \
-    || die "could not download the ansible $ANSIBLE_WHEEL_VERSION wheel (for containers.podman)"
-  python - "$wheels"/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl "$COLLECTIONS" <<'PY'
+    || die "could not download the ansible $ANSIBLE_WHEEL_VERSION wheel (for ${missing[*]})"
+  python - "$wheels"/ansible-"$ANSIBLE_WHEEL_VERSION"-*.whl "$COLLECTIONS" "${missing[@]}" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as wheel:
-    members = [n for n in wheel.namelist() if n.startswith("ansible_collections/containers/podman/")]
-    wheel.extractall(sys.argv[2], members)
+    prefixes = tuple("ansible_collections/%s/" % name for name in sys.argv[3:])
+    wheel.extractall(sys.argv[2], [n for n in wheel.namelist() if n.startswith(prefixes)])
 PY
-  [ -f "$target/MANIFEST.json" ] || die "containers.podman is missing from the ansible wheel"
+  for name in "${missing[@]}"; do
+    [ -f "$COLLECTIONS/ansible_collections/$name/MANIFEST.json" ] || die "$name is missing from the ansible wheel"
+  done
 }
 
 bootstrap() {
@@ -162,7 +171,13 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
     export FLEETFIX_APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+  # a package never starts its service here (redis-server would listen on a port): test tools only
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy" && added=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || { [ -z "$added" ] || rm -f "$policy"; die "apt-get install $* failed"; }
+  [ -z "$added" ] || rm -f "$policy"
 }
 
 # The Debian mirror this machine's own apt sources name (FLEETFIX_DEBIAN_MIRROR overrides it):

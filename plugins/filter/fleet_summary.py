@@ -16,9 +16,11 @@ description:
     fleet with JMESPath queries - counts per host status and per advisory, the affected hosts, the affected
     containers and every file that is not C(ok).
   - A host in O(hosts) without the fact (unreachable, failed, or not audited) counts as C(no_data).
+  - With O(rows) (host rows that earlier runs published, see P(fleetfix.crun.fleet_rows#filter)) a host's row stands
+    for its fact, and every host with a row is summarised; the summary is the same as from the hosts' facts.
   - Needs the Python library C(jmespath) on the controller.
 author: fleetfix.crun contributors
-positional: hosts
+positional: hosts, rows, max_age, previous, fallback
 options:
   _input:
     description: C(hostvars).
@@ -29,6 +31,23 @@ options:
     type: list
     elements: str
     required: true
+  rows:
+    description: Host name to its row (or null, no verdict), from P(fleetfix.crun.fleet_rows#filter) of earlier runs.
+    type: dict
+    default: {}
+  max_age:
+    description: With it, list in C(stale_hosts) the hosts whose verdict is older than this many seconds (or of unknown
+      age). The time stays out of the rows, so an unchanged fleet still gives identical files.
+    type: int
+  previous:
+    description: An earlier summary (the content of a C(fleet.json), or the C(fleetfix_crun_report) artifact of the
+      report playbook); with it, C(changes) says what changed since.
+    type: dict
+  fallback:
+    description: Host name to its row, for the hosts of O(hosts) without a row in O(rows) nor a fact (such as what
+      the lookup fleetfix.crun.cached_reports reads from a fact cache directory).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -91,11 +110,21 @@ _value:
       type: list
       elements: dict
     hosts:
-      description: One row per host - C(host), C(status), C(summary), C(crun_versions), C(packages),
+      description: One row per host - C(host), C(status), C(summary), C(why), C(crun_versions), C(packages),
         C(unreadable_files), C(suspicious_files), C(advisories), and C(action) - what to do about the host,
         in one sentence.
       type: list
       elements: dict
+    stale_hosts:
+      description: With O(max_age), the hosts whose verdict is older than that, or of unknown age.
+      type: list
+      elements: str
+    changes:
+      description:
+        - With O(previous), what changed since - C(newly_affected), C(newly_fixed) (affected before; fixed, not
+          applicable or mitigated now), C(still_affected), C(other_changes) (each a list of C(host), C(was),
+          C(status)), C(new_hosts), C(disappeared), their C(counts), and C(hosts_before).
+      type: dict
 """
 
 from ansible.errors import AnsibleFilterError
@@ -103,9 +132,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetfix.crun.plugins.plugin_utils import _fleet_report as report
 
 
-def fleet_summary(hostvars, hosts):
+def fleet_summary(hostvars, hosts, rows=None, max_age=None, previous=None, fallback=None):
     try:
-        return report.summarise(hostvars, hosts)
+        return report.summarise(hostvars, hosts, rows, max_age, previous=previous, fallback=fallback)
     except report.ReportError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
@@ -165,4 +167,7 @@ def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=F
         # only a remediation's audit asks the package manager: every other audit skips compiling it
         from ansible_collections.fleetfix.crun.plugins.module_utils import _packages  # pylint: disable=import-outside-toplevel
         upgrade = _packages.offered(crun["runtimes"], runner)
-    return host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)
+    report = host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)
+    # when the verdict was made: a report from a fact cache or earlier jobs says how old it is
+    report["audited_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return report

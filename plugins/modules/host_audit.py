@@ -91,6 +91,14 @@ ansible_facts:
       description: The host report, with the keys described below.
       type: dict
       sample: {"status": "affected", "affected": true}
+audited_at:
+  description:
+    - When the audit ran, in UTC (ISO 8601). Kept out of O(facts_file), so an unchanged verdict leaves the file as it
+      is; the fact (and so a fact cache, and the rows a run publishes) carries it, and the report uses it to flag
+      stale verdicts.
+  returned: always
+  type: str
+  sample: "2026-12-04T10:55:00Z"
 report_version:
   description: Version of this report's layout.
   returned: always
@@ -333,8 +341,9 @@ def main():
     facts_file = module.params["facts_file"]
     if facts_file:
         try:
-            # What the package cache offers is not part of the verdict; keeping it out keeps the file stable.
-            verdict = dict((key, value) for key, value in report.items() if key != "upgrade")
+            # What the package cache offers and when the audit ran are not part of the verdict; keeping
+            # them out keeps the file stable, so an unchanged host is not reported as changed.
+            verdict = dict((key, value) for key, value in report.items() if key not in ("upgrade", "audited_at"))
             changed, before, after = write_json_atomically(facts_file, verdict, module.check_mode, mode=0o600)
         except (IOError, OSError) as exc:
             module.fail_json(msg="could not write facts file %s: %s" % (facts_file, to_native(exc)), **result)

@@ -13,9 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import csv
+import functools
+import gc
 import io
 import re
+import time
 from collections.abc import Mapping
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -112,6 +116,22 @@ _HOSTS_WITH = "[?status=='%s'].host"
 _ADVISORY_STATUS = "[].advisories[?id=='%s'][].status"
 
 
+def acyclic(func):
+    """Run ``func`` with the cyclic garbage collector paused: the report builds only acyclic data
+    (reference counting frees it), and the collector's full passes over a heap that grows with the
+    fleet made the cost per host grow with the fleet (docs/benchmarks.md, report_scale)."""
+    @functools.wraps(func)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+    return paused
+
+
 class ReportError(ValueError):
     """Input the report cannot be built from; each filter raises it as its own error."""
 
@@ -129,25 +149,85 @@ def _require_jmespath():
                           "(pip install jmespath)")
 
 
-def summarise(hostvars, hosts):
-    """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``."""
-    _require_jmespath()
-    rows, files, totals, steps = [], [], [], {}
-    for host in sorted(hosts, key=natural_key):
+# What the summary reads of a host report, and so what a host's row holds when a run publishes its
+# hosts' rows (a slice of a sliced job): the summary of the rows equals the summary of the reports.
+ROW_KEYS = ("report_version", "audited_at", "status", "summary", "why", "advisories", "runtimes", "counts", "files",
+            "hooks", "coverage", "errors", "upgrade")
+RUNTIME_KEYS = ("path", "version", "package", "problem")
+
+
+def compact(report):
+    """A host report cut down to what the fleet summary reads: its runtimes' verdicts to id and
+    status, its verdicts' reasons to their clauses (the summary joins them again)."""
+    if not isinstance(report, dict):
+        return report
+    row = dict((key, report[key]) for key in ROW_KEYS if key in report)
+    if isinstance(row.get("advisories"), list):
+        row["advisories"] = [dict((k, v) for k, v in verdict.items() if k != "reason")
+                             if isinstance(verdict, dict) and isinstance(verdict.get("clauses"), list) else verdict
+                             for verdict in row["advisories"]]
+    if isinstance(row.get("runtimes"), list):
+        row["runtimes"] = [_compact_runtime(runtime) for runtime in row["runtimes"]]
+    return row
+
+
+def _compact_runtime(runtime):
+    if not isinstance(runtime, dict):
+        return runtime
+    kept = dict((key, runtime[key]) for key in RUNTIME_KEYS if key in runtime)
+    kept["advisories"] = [{"id": v.get("id"), "status": v.get("status")} for v in runtime.get("advisories") or []
+                          if isinstance(v, dict)]
+    return kept
+
+
+def _with_reasons(report):
+    """A report whose verdicts all have their reason (a compact row's are its clauses joined)."""
+    verdicts = report.get("advisories") if isinstance(report, dict) else None
+    if not isinstance(verdicts, list) or all(not isinstance(v, dict) or "reason" in v for v in verdicts):
+        return report
+    return dict(report, advisories=[dict(v, reason="; ".join(str(c) for c in v.get("clauses") or []))
+                                    if isinstance(v, dict) and "reason" not in v else v for v in verdicts])
+
+
+def host_rows(hostvars, hosts):
+    """{host: its compact report, or None when it has none} for ``hosts``."""
+    rows = {}
+    for host in hosts:
         try:
-            report = host_report(hostvars, host)
+            rows[host] = compact(host_report(hostvars, host))
+        except TypeError:
+            rows[host] = "malformed"
+    return rows
+
+
+@acyclic
+def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None, fallback=None):
+    """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``. A host's
+    verdict is its row in ``rows`` (host: compact report, from earlier runs: every host there is
+    summarised) when it has one there, else its fact in ``hostvars``, else its row in ``fallback``
+    (from a fact cache read directly). With ``max_age`` (seconds), a verdict audited longer ago
+    than that before ``now`` (or whose time is unknown) is listed as stale; with ``previous`` (an
+    earlier summary, as fleet.json holds it), what changed since is in ``changes``."""
+    _require_jmespath()
+    rows, fallback = (plain(given) if given else {} for given in (rows, fallback))
+    if not isinstance(rows, dict) or not isinstance(fallback, dict):
+        raise ReportError("fleet_summary: the rows must map host names to their reports")
+    summary_rows, files, totals, steps, audited = [], [], [], {}, {}
+    for host in sorted(set(hosts) | set(rows), key=natural_key):
+        try:
+            report = rows[host] if host in rows else host_report(hostvars, host) or fallback.get(host)
         except TypeError:
             report = "malformed"
         if not report:
-            rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
-                         "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
-                         "not_examined": 0,
-                         "advisories": [], "action": "check that the host is reachable and audit it again"})
+            summary_rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
+                                 "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
+                                 "not_examined": 0, "advisories": [],
+                                 "action": "check that the host is reachable and audit it again"})
             continue
         try:
             if not isinstance(report, dict):
                 raise TypeError("not a mapping")
-            row = _ROW.search(report)
+            row = _ROW.search(_with_reasons(report))
             row["not_examined"] = _unexamined(report)
             row["action"] = recommended_action(report)
             for key, detail in remedies(report).items():
@@ -159,21 +239,22 @@ def summarise(hostvars, hosts):
                    "action": "audit the host again"}
         report = report if isinstance(report, dict) else {}
         row["host"] = host
-        rows.append(row)
+        audited[host] = report.get("audited_at")
+        summary_rows.append(row)
         counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
         totals.append(dict((k, v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)))
         files.extend(_file_row(f, host) for f in report.get("files") or [] if isinstance(f, dict))
-    advisory_ids = sorted(set(jmespath.search("[].advisories[].id", rows) or []))
+    advisory_ids = sorted(set(jmespath.search("[].advisories[].id", summary_rows) or []))
     images = _images_to_rebuild(files)
-    return {
-        "hosts_total": len(rows),
-        "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, rows))) for status in HOST_STATUSES),
-        "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", rows),
-        "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", rows),
-        "no_data_hosts": jmespath.search(_HOSTS_WITH % NO_DATA, rows),
+    summary = {
+        "hosts_total": len(summary_rows),
+        "counts": dict((status, len(jmespath.search(_HOSTS_WITH % status, summary_rows))) for status in HOST_STATUSES),
+        "affected_hosts": jmespath.search(_HOSTS_WITH % "affected", summary_rows),
+        "unknown_hosts": jmespath.search(_HOSTS_WITH % "unknown", summary_rows),
+        "no_data_hosts": jmespath.search(_HOSTS_WITH % NO_DATA, summary_rows),
         # hosts whose verdict rests on incomplete coverage: something their tools use was not examined
-        "incomplete_coverage_hosts": jmespath.search("[?not_examined > `0`].host", rows),
-        "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, rows)))
+        "incomplete_coverage_hosts": jmespath.search("[?not_examined > `0`].host", summary_rows),
+        "advisories": dict((aid, _count_statuses(jmespath.search(_ADVISORY_STATUS % aid, summary_rows)))
                            for aid in advisory_ids),
         "files": files,
         "file_counts": {
@@ -187,12 +268,71 @@ def summarise(hostvars, hosts):
             "root_only": sum(c.get("root_only", 0) for c in totals),
         },
         "images_to_rebuild": images,
-        "next_steps": _next_steps(steps, rows, images),
+        "next_steps": _next_steps(steps, summary_rows, images),
         "affected_containers": jmespath.search(
             "[?status=='unreadable_by_user'].{host: host, container_id: container_id, "
             "container_name: container_name, path: path}", files),
-        "hosts": rows,
+        "hosts": summary_rows,
     }
+    if max_age is not None:
+        summary["stale_hosts"] = stale_hosts(audited, max_age, now)
+    if previous:
+        summary["changes"] = changes(previous, summary)
+    return summary
+
+
+def _epoch(stamp):
+    """Seconds since the epoch of an ISO 8601 UTC time as the audit writes it, or None."""
+    try:
+        return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+    except (TypeError, ValueError):
+        return None
+
+
+def stale_hosts(audited, max_age, now=None):
+    """Of ``audited`` (host: when its verdict was audited), the hosts audited more than ``max_age``
+    seconds before ``now`` or at an unknown time (a report from before audited_at existed),
+    naturally sorted. The time stays out of the rows, so an unchanged fleet keeps identical files."""
+    now = time.time() if now is None else now
+    return sorted((host for host, stamp in audited.items() if _epoch(stamp) is None or now - _epoch(stamp) > max_age),
+                  key=natural_key)
+
+
+# What an operator looks at every morning of a rollout: per host, how its status moved since the
+# previous report. Worse means a status further up advisories.STATUS_SEVERITY (no data is worst).
+CHANGE_KINDS = ("newly_affected", "newly_fixed", "still_affected", "other_changes", "new_hosts", "disappeared")
+
+
+def changes(previous, summary):
+    """What changed between ``previous`` (an earlier fleet summary: its ``hosts`` rows) and
+    ``summary``: newly affected hosts, newly fixed ones (affected before, fixed, not applicable
+    or mitigated now), still affected ones, other status changes, hosts new to the report and hosts
+    that disappeared from it; with the counts of each."""
+    before_rows = previous.get("hosts") if isinstance(previous, dict) else None
+    if not isinstance(before_rows, list):
+        raise ReportError("the previous report is not a fleet summary (fleet.json): it has no hosts list")
+    before = dict((row.get("host"), row.get("status")) for row in before_rows if isinstance(row, dict))
+    now = dict((row["host"], row["status"]) for row in summary["hosts"])
+    cured = (advisories.FIXED, advisories.NOT_APPLICABLE, advisories.MITIGATED)
+    found = dict((kind, []) for kind in CHANGE_KINDS)
+    for host in sorted(set(before) | set(now), key=natural_key):
+        was, status = before.get(host), now.get(host)
+        if host not in now:
+            found["disappeared"].append({"host": host, "was": was})
+        elif host not in before:
+            found["new_hosts"].append({"host": host, "status": status})
+            if status == advisories.AFFECTED:
+                found["newly_affected"].append({"host": host, "was": None, "status": status})
+        elif status == advisories.AFFECTED:
+            found["still_affected" if was == advisories.AFFECTED else "newly_affected"].append(
+                {"host": host, "was": was, "status": status})
+        elif was == advisories.AFFECTED and status in cured:
+            found["newly_fixed"].append({"host": host, "was": was, "status": status})
+        elif was != status:
+            found["other_changes"].append({"host": host, "was": was, "status": status})
+    found["counts"] = dict((kind, len(found[kind])) for kind in CHANGE_KINDS)
+    found["hosts_before"] = len(before)
+    return found
 
 
 def _unexamined(report):
@@ -249,6 +389,7 @@ def _count_statuses(statuses):
     return counts
 
 
+@acyclic
 def csv_table(summary, table="hosts"):
     """The ``hosts`` or ``files`` table of a fleet summary as CSV text."""
     columns = {"hosts": HOST_COLUMNS, "files": FILE_COLUMNS}.get(table)
@@ -355,6 +496,7 @@ def _why(row, numbers):
     return "; ".join(own + ([" ".join(refs)] if refs else []))
 
 
+@acyclic
 def render_html(summary, title="fleetfix.crun fleet report"):
     """The whole report as one HTML document with no external assets."""
     counts = summary["counts"]
@@ -399,6 +541,8 @@ def render_html(summary, title="fleetfix.crun fleet report"):
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         "<title>%s</title><style>%s</style></head><body>" % (escape(title), CSS),
         "<h1>%s</h1>" % escape(title),
+        _changes_html(summary.get("changes")),
+        _stale_html(summary.get("stale_hosts")),
         '<p class="lead"><span id="hosts-total">%d</span> hosts audited; <span id="files-total">%d</span> '
         ".krun_config.json files found in container storage; <span id=\"incomplete-coverage\">%d</span> hosts' "
         "verdicts rest on incomplete coverage (something their container tools use was not examined: see each "
@@ -433,6 +577,57 @@ def render_html(summary, title="fleetfix.crun fleet report"):
     ])
 
 
+CHANGE_LABELS = (("newly_affected", "newly affected"), ("newly_fixed", "newly fixed"),
+                 ("still_affected", "still affected"), ("other_changes", "other status changes"),
+                 ("new_hosts", "new in the report"), ("disappeared", "gone from the report"))
+
+
+def _changes_html(changes):
+    """What changed since the previous report, first on the page: during a rollout it is what an
+    operator looks at every morning."""
+    if not changes:
+        return ""
+    rows = []
+    for kind, label in CHANGE_LABELS:
+        entries = changes.get(kind) or []
+        shown = ", ".join(
+            "%s%s" % (_text(entry.get("host")), " (%s &#8594; %s)" % (_text(_label(entry.get("was"))), _text(
+                _label(entry.get("status")))) if entry.get("was") and entry.get("status") else "")
+            for entry in entries) or "none"
+        rows.append('<tr id="change-%s"><td>%s</td><td>%d</td><td>%s</td></tr>' % (kind, escape(label), len(entries), shown))
+    return ('<h2>What changed since the previous report (%d hosts then)</h2><table id="changes"><tr><th>change</th>'
+            "<th>hosts</th><th>which</th></tr>%s</table>" % (changes.get("hosts_before", 0), "".join(rows)))
+
+
+def _stale_html(stale):
+    if not stale:
+        return ""
+    return ('<p id="stale"><b>%d hosts\' verdicts are older than the age asked for, or of unknown age</b>: %s. Audit '
+            "them again before acting on them.</p>" % (len(stale), _text(", ".join(stale))))
+
+
+def _changes_junit(suites, changes):
+    """A test suite of what changed: a newly affected host fails (a new failure stands out), a newly
+    fixed one passes, a host gone from the report is skipped."""
+    suite = ElementTree.SubElement(suites, "testsuite", name="changes since the previous report")
+    numbers = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for kind in ("newly_affected", "newly_fixed", "disappeared"):
+        for entry in changes.get(kind) or []:
+            case = ElementTree.SubElement(suite, "testcase", classname=kind, name=str(entry.get("host")))
+            numbers["tests"] += 1
+            if kind == "newly_affected":
+                numbers["failures"] += 1
+                ElementTree.SubElement(case, "failure", type="newly_affected",
+                                       message="newly affected (was %s)" % (entry.get("was") or "not in the report"))
+            elif kind == "disappeared":
+                numbers["skipped"] += 1
+                ElementTree.SubElement(case, "skipped", message="gone from the report (was %s)" % entry.get("was"))
+    for key, value in numbers.items():
+        suite.set(key, str(value))
+    return numbers
+
+
+@acyclic
 def render_junit(summary, advisory_ids):
     """JUnit XML: one test suite per advisory, one test case per host.
 
@@ -466,6 +661,9 @@ def render_junit(summary, advisory_ids):
                 ElementTree.SubElement(case, "system-out").text = reason
         for key, value in numbers.items():
             suite.set(key, str(value))
+            totals[key] += value
+    if summary.get("changes"):
+        for key, value in _changes_junit(suites, summary["changes"]).items():
             totals[key] += value
     for key, value in totals.items():
         suites.set(key, str(value))

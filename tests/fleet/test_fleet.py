@@ -146,6 +146,190 @@ def test_the_html_and_junit_reports_show_the_seeded_fleet(fleet):
     assert sorted(c.get("name") for c in file_mode if c.find("failure") is not None) == affected
 
 
+class AwxJob:
+    """One controller job as AWX runs it (ansible/awx awx/main/tasks/jobs.py, facts.py): a private data
+    directory with the project, an inventory of the job's hosts, extra variables with awx_job_id, the
+    jsonfile fact cache under artifacts/<job id>/fact_cache pre-filled from the controller's database
+    (plain JSON per host, start_fact_cache) and read back after the job (finish_fact_cache)."""
+
+    def __init__(self, base, job_id, hosts, inventory, facts_db, extravars):
+        self.base, self.job_id, self.hosts, self.facts_db = base / ("job-%d" % job_id), job_id, hosts, facts_db
+        shutil.copytree(os.path.join(REPO, "docs", "awx", "project"), str(self.base / "project"))
+        (self.base / "inventory").mkdir(parents=True)
+        with open(inventory) as handle:
+            whole = json.load(handle)
+        sliced = {"all": {"vars": whole["all"]["vars"],
+                          "hosts": dict((h, whole["all"]["hosts"][h]) for h in hosts)}}
+        (self.base / "inventory" / "hosts.json").write_text(json.dumps(sliced))
+        (self.base / "env").mkdir()
+        (self.base / "env" / "envvars").write_text(json.dumps({
+            "ANSIBLE_COLLECTIONS_PATH": os.environ["ANSIBLE_COLLECTIONS_PATH"]}))
+        (self.base / "env" / "extravars").write_text(json.dumps(dict(
+            extravars, awx_job_id=job_id, report_dir=str(self.base / "reports"))))
+        self.cache = self.base / "artifacts" / str(job_id) / "fact_cache"
+        self.cache.mkdir(parents=True)
+        for host in hosts:  # start_fact_cache
+            if host in facts_db:
+                (self.cache / host).write_text(json.dumps(facts_db[host]))
+        self.written = time.time()
+
+    def run(self, playbook, cmdline=""):
+        import ansible_runner
+        (self.base / "env" / "cmdline").write_text(cmdline)  # --check for a check job template
+        runner = ansible_runner.run(private_data_dir=str(self.base), playbook=playbook, ident=str(self.job_id),
+                                    quiet=True)
+        stats = next(e for e in runner.events if e["event"] == "playbook_on_stats")
+        for host in self.hosts:  # finish_fact_cache: a newer plain file is kept, a missing one clears the host
+            path = self.cache / host
+            if path.exists():
+                if path.stat().st_mtime > self.written:
+                    self.facts_db[host] = json.loads(path.read_text())
+            else:
+                self.facts_db.pop(host, None)
+        return runner, stats["event_data"].get("artifact_data") or {}
+
+
+def awx_slices(hosts, count):
+    """The hosts of each slice, as Inventory.get_sliced_hosts takes them: ordered by name, [n-1::count]."""
+    ordered = sorted(hosts)
+    return [ordered[number - 1::count] for number in range(1, count + 1)]
+
+
+def test_a_sliced_audit_run_as_awx_runs_it_gives_one_report_equal_to_the_unsliced_one(fleet):
+    """Three slices of the fleet, each a job of its own with its own job id, their artifacts merged as
+    a workflow merges them (dict.update in the order the jobs finished, WorkflowJob.get_effective_artifacts),
+    then the report node: its fleet.json is the audit's above, and no slice's counts overwrote another's."""
+    unsliced = fleet_report(fleet)
+    facts_db, artifacts, base = {}, {}, fleet["base"] / "awx"
+    hosts = sorted(fleet["truth"])
+    jobs = [AwxJob(base, 101 + number, part, fleet["inventory"], facts_db, {"awx_workflow_job_id": 100})
+            for number, part in enumerate(awx_slices(hosts, 3))]
+    sizes = {}
+    for job in (jobs[2], jobs[0], jobs[1]):  # they finish in any order
+        runner, published = job.run("playbooks/audit.yml", "--check")
+        assert runner.status == "successful", runner.stdout.read()[-3000:]
+        assert set(published) == {"fleetfix_crun_rows_%d" % job.job_id, "fleetfix_crun_report_%d" % job.job_id}
+        assert sorted(published["fleetfix_crun_rows_%d" % job.job_id]) == sorted(job.hosts)
+        sizes[job.job_id] = len(json.dumps(published["fleetfix_crun_rows_%d" % job.job_id])) / len(job.hosts)
+        artifacts.update(published)
+    report_job = AwxJob(base, 105, hosts, fleet["inventory"], facts_db, dict(artifacts, awx_workflow_job_id=100))
+    runner, published = report_job.run("playbooks/report.yml")
+    assert runner.status == "successful", runner.stdout.read()[-3000:]
+    with open(str(report_job.base / "reports" / "fleet.json")) as handle:
+        merged = json.load(handle)
+    assert merged == unsliced
+    assert set(published) == {"fleetfix_crun_report"}
+    assert published["fleetfix_crun_report"]["hosts_total"] == len(hosts)
+    assert sorted(h["host"] for h in published["fleetfix_crun_report"]["hosts"]) == hosts
+    # the report node contacted no host: its only events are the controller's own tasks
+    assert not [e for e in runner.events if e["event"] == "runner_on_ok" and e["event_data"].get("host") != hosts[0]]
+    print("rows published per host: %s bytes (mean per slice)" % ", ".join("%.0f" % v for v in sizes.values()))
+
+
+def test_the_report_playbook_reads_a_fact_cache_without_contacting_any_host(fleet, tmp_path):
+    """The audit with a jsonfile fact cache (this ansible-core's layout), then the report playbook
+    from that cache alone: the same report, and one host with nothing cached is named as no data."""
+    cache = str(tmp_path / "cache")
+    env = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": cache}
+    inventory = json.loads(pathlib.Path(fleet["inventory"]).read_text())
+    inventory["all"]["hosts"]["never-audited"] = {"ansible_host": "192.0.2.1"}  # TEST-NET-1: nothing answers
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    audited = ansible_playbook(["fleetfix.crun.audit", "--limit", "all:!never-audited",
+                                "-e", "report_dir=%s" % (tmp_path / "audit")], env=env,
+                               inventory=str(tmp_path / "inventory.json"))
+    assert audited.rc == 0, audited.failure_messages()
+    reported = ansible_playbook(["fleetfix.crun.report", "-e", "report_dir=%s" % (tmp_path / "report")], env=env,
+                                inventory=str(tmp_path / "inventory.json"))
+    assert reported.rc == 0, reported.failure_messages()
+    with open(str(tmp_path / "report" / "fleet.json")) as handle:
+        report = json.load(handle)
+    assert report["no_data_hosts"] == ["never-audited"]
+    assert [row for row in report["hosts"] if row["host"] != "never-audited"] == fleet_report(fleet)["hosts"]
+
+
+@pytest.fixture
+def redis_cache(tmp_path):
+    """A real redis-server (Debian's) on a free loopback port, with a password, no persistence;
+    stopped after the test. The connection string community.general's redis cache plugin reads."""
+    import socket as sockets
+    import redis
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: scripts/setup-host installs it")
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    password = os.urandom(12).hex()
+    (tmp_path / "redis").mkdir()
+    server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password,
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path / "redis")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    try:
+        for dummy in range(100):
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        yield {"uri": "127.0.0.1:%d:0:%s" % (port, password), "client": client}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_two_controllers_sharing_a_redis_fact_cache_give_one_report_of_the_whole_fleet(fleet, tmp_path, redis_cache):
+    """Each controller (its own ansible-playbook process and home) audits half the fleet into one
+    redis; the report playbook, a third, reads the cache alone and covers every host."""
+    hosts = sorted(fleet["truth"])
+    for number, part in enumerate((hosts[::2], hosts[1::2])):
+        env = {"ANSIBLE_CACHE_PLUGIN": "community.general.redis", "ANSIBLE_CACHE_PLUGIN_CONNECTION": redis_cache["uri"],
+               "ANSIBLE_HOME": str(tmp_path / ("controller-%d" % number))}
+        audited = ansible_playbook(["fleetfix.crun.audit", "--limit", ",".join(part),
+                                    "-e", "report_dir=%s" % (tmp_path / ("audit-%d" % number))], env=env,
+                                   inventory=fleet["inventory"])
+        assert audited.rc == 0, audited.failure_messages()
+    assert len(redis_cache["client"].keys("ansible_facts*")) >= len(hosts)
+    reported = ansible_playbook(["fleetfix.crun.report", "-e", "report_dir=%s" % (tmp_path / "report")],
+                                env={"ANSIBLE_CACHE_PLUGIN": "community.general.redis",
+                                     "ANSIBLE_CACHE_PLUGIN_CONNECTION": redis_cache["uri"]},
+                                inventory=fleet["inventory"])
+    assert reported.rc == 0, reported.failure_messages()
+    with open(str(tmp_path / "report" / "fleet.json")) as handle:
+        assert json.load(handle) == fleet_report(fleet)
+
+
+def test_what_changed_after_remediating_half_of_the_affected_hosts(fleet, tmp_path):
+    """The morning view of a rollout: the fleet audited into a fact cache, half of the affected hosts
+    remediated, then the report playbook from the cache against the first report."""
+    cache = {"ANSIBLE_CACHE_PLUGIN": "jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "cache")}
+    first = ansible_playbook(["fleetfix.crun.audit", "-e", "report_dir=%s" % (tmp_path / "first")], env=cache,
+                             inventory=fleet["inventory"])
+    assert first.rc == 0, first.failure_messages()
+    # the first of them stays as it is for the locked package manager test below
+    half = by_kind(fleet, "krun_181")[1::2]
+    assert half
+    remediated = ansible_playbook(["fleetfix.crun.remediate", "-e", "upgrade_update_cache=false", "--limit",
+                                   ",".join(half), "-e", "report_dir=%s" % (tmp_path / "remediation")], env=cache,
+                                  inventory=fleet["inventory"])
+    assert remediated.rc == 0, remediated.failure_messages()
+    later = ansible_playbook(["fleetfix.crun.report", "-e", "report_dir=%s" % (tmp_path / "later"),
+                              "-e", "report_previous=%s" % (tmp_path / "first" / "fleet.json")], env=cache,
+                             inventory=fleet["inventory"])
+    assert later.rc == 0, later.failure_messages()
+    with open(str(tmp_path / "later" / "fleet.json")) as handle:
+        changes = json.load(handle)["changes"]
+    affected = sorted((h for h, t in fleet["truth"].items() if t["expected_status"] == "affected"),
+                      key=lambda h: int(h[3:]))
+    assert [e["host"] for e in changes["newly_fixed"]] == sorted(half, key=lambda h: int(h[3:]))
+    assert [e["host"] for e in changes["still_affected"]] == [h for h in affected if h not in half]
+    assert changes["counts"]["newly_affected"] == 0 and changes["disappeared"] == [] and changes["new_hosts"] == []
+    page = (tmp_path / "later" / "fleet.html").read_text()
+    assert page.index('<table id="changes">') < page.index('<table id="next">')
+    suites = dict((s.get("name"), s) for s in ElementTree.parse(str(tmp_path / "later" / "junit.xml")).getroot())
+    assert suites["changes since the previous report"].get("failures") == "0"
+
+
 def test_a_locked_package_manager_fails_that_host_alone(fleet, tmp_path):
     """Runs before any remediation, while the affected hosts still wait for their upgrade."""
     host = sorted(h for h, t in fleet["truth"].items() if t["kind"] == "krun_181")[0]

@@ -75,6 +75,16 @@ def test_each_job_template_runs_a_project_playbook_that_imports_the_collections(
     assert template["job_type"] in ("run", "check")
 
 
+def test_the_workflow_runs_the_sliced_audit_then_always_the_report():
+    names = dict((t["name"], t) for t in job_templates())
+    (workflow,) = load_yaml(AWX, "job_templates.yml")["workflow_job_templates"]
+    nodes = dict((node["identifier"], node) for node in workflow["nodes"])
+    assert all(node["unified_job_template"] in names for node in nodes.values())
+    assert names[nodes["audit"]["unified_job_template"]]["job_slice_count"] > 1
+    assert nodes["audit"]["always_nodes"] == ["report"]
+    assert names[nodes["report"]["unified_job_template"]]["playbook"] == "playbooks/report.yml"
+
+
 @pytest.mark.parametrize("template", job_templates(), ids=lambda t: t["name"])
 def test_each_survey_question_is_a_role_variable_with_its_choices_and_default(template):
     playbook = os.path.basename(load_yaml(AWX, "project", template["playbook"])[0]
