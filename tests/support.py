@@ -14,8 +14,8 @@ import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures")
-VERSION_FIXTURES = os.path.join(SHARED_FIXTURES, "crun-version")
+# `crun --version` texts of real builds, with their provenance (tests/fixtures/crun-version/README.md)
+VERSION_FIXTURES = os.path.join(REPO, "tests", "fixtures", "crun-version")
 CONFIG_NAME = ".krun_config.json"
 
 

@@ -10,10 +10,10 @@ __metaclass__ = type
 
 import os
 import stat
-import tempfile
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.fleetfix.crun.plugins.module_utils._files import replace
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import UnsafePath, read_fd
 
 FILE_MODE = 0o644
@@ -45,20 +45,6 @@ def _current(path):
         return None, None
     finally:
         os.close(fd)
-
-
-def _write(directory, name, data):
-    """Replace directory/name with data atomically (a reader sees the old file or the new one)."""
-    fd, temporary = tempfile.mkstemp(prefix=".%s." % name, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            os.fchmod(handle.fileno(), FILE_MODE)
-        os.replace(temporary, os.path.join(directory, name))
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 class ActionModule(ActionBase):
@@ -97,7 +83,7 @@ class ActionModule(ActionBase):
                     diffs.append({"before_header": path, "after_header": path,
                                   "before": (before or b"").decode("utf-8", "replace"), "after": data.decode("utf-8")})
                 if not check_mode:
-                    _write(dest, name, data)
+                    replace(path, data, FILE_MODE)
         except OSError as exc:
             return dict(result, failed=True, msg="writing the report in %s failed: %s" % (dest, exc))
         result.update(changed=bool(changed), dest=dest, written=changed,

@@ -36,6 +36,24 @@ def _mode_of(path):
         return None
 
 
+def replace(path, data, mode):
+    """Make ``path`` hold exactly ``data`` (bytes) with exactly ``mode``, atomically: a reader sees
+    the old file or the new one, also after a crash (the data reaches the disk before the rename).
+    The one writer of every file this collection owns, on a host or on the controller."""
+    fd, tmp = tempfile.mkstemp(prefix=".fleetfix-", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_atomically(path, content, check_mode=False, mode=0o644):
     """Make path hold exactly content, with exactly ``mode``; return (changed, before, after)."""
     before = read_text(path)
@@ -46,18 +64,7 @@ def write_atomically(path, content, check_mode=False, mode=0o644):
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".fleetfix-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace(path, content.encode("utf-8"), mode)
     return True, before, content
 
 

@@ -1,7 +1,7 @@
 """Discovery on constructed filesystem roots.
 
 The crun binaries here are test stand-ins: small shell scripts that print a real `crun --version`
-text from ../shared/fixtures (or hang, fail, print garbage). Everything else is real: they are
+text from tests/fixtures/crun-version (or hang, fail, print garbage). Everything else is real: they are
 found, resolved and executed through the module's own runner with its real timeout.
 """
 
