@@ -24,7 +24,8 @@ attributes:
     platforms: posix
 """
 
-    # Options shared by the modules that read a host's crun and container storage.
+    # Options shared by the modules that read a host's crun and container storage; their argument
+    # specs are module_utils/_params.py HOST_ROOT_SPEC, DISCOVERY_SPEC and STORAGE_SPEC.
     HOST_ROOT = r"""
 options:
   root:
@@ -33,4 +34,29 @@ options:
         for example a mounted image. Paths in the result are shown as seen from inside O(root).
     type: path
     default: /
+"""
+
+    DISCOVERY = r"""
+options:
+  paths:
+    description:
+      - Further crun binaries to inspect, besides those found on their own. Paths are inside O(root).
+    type: list
+    elements: path
+    default: []
+  timeout:
+    description:
+      - Seconds each external command (C(crun --version), a package-manager query) may take before it is killed.
+    type: int
+    default: 5
+"""
+
+    STORAGE = r"""
+options:
+  storage_roots:
+    description:
+      - Further container storage graphroots to scan, besides those detected under O(root).
+    type: list
+    elements: path
+    default: []
 """

@@ -10,6 +10,21 @@ __metaclass__ = type
 
 import stat
 
+# The argument specs of the options several modules share, documented once each in the doc
+# fragment plugins/doc_fragments/attributes.py (HOST_ROOT, DISCOVERY, STORAGE).
+HOST_ROOT_SPEC = dict(root=dict(type="path", default="/"))
+DISCOVERY_SPEC = dict(paths=dict(type="list", elements="path", default=[]), timeout=dict(type="int", default=5))
+STORAGE_SPEC = dict(storage_roots=dict(type="list", elements="path", default=[]))
+
+
+def argument_spec(*shared, **own):
+    """One module's argument spec: the shared specs it documents through the fragment, then its own."""
+    spec = {}
+    for part in shared:
+        spec.update(part)
+    spec.update(own)
+    return spec
+
 
 def problem(params):
     """Return a message for the first invalid option among those present, or None."""

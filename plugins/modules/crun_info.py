@@ -26,23 +26,13 @@ author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT
+  - fleetfix.crun.attributes.DISCOVERY
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-options:
-  paths:
-    description:
-      - Further binaries to inspect, besides those found on their own. Paths are inside O(root).
-    type: list
-    elements: path
-    default: []
-  timeout:
-    description:
-      - Seconds each C(--version) and package-manager run may take before it is killed.
-    type: int
-    default: 5
+options: {}
 notes:
   - C(+LIBKRUN) in the features says the binary was built with the krun handler; the handler can only run
     when libkrun is installed or a C(krun) entry point exists, so both are reported as evidence.
@@ -211,16 +201,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetfix.crun.plugins.module_utils._crun import crun_info
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
-from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import (
+    DISCOVERY_SPEC, HOST_ROOT_SPEC, argument_spec, problem)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            paths=dict(type="list", elements="path", default=[]),
-            timeout=dict(type="int", default=5),
-        ),
+        argument_spec=argument_spec(HOST_ROOT_SPEC, DISCOVERY_SPEC),
         supports_check_mode=True,
     )
     bad = problem(module.params)

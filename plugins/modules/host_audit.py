@@ -25,6 +25,8 @@ author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT
+  - fleetfix.crun.attributes.DISCOVERY
+  - fleetfix.crun.attributes.STORAGE
 attributes:
   check_mode:
     support: full
@@ -32,20 +34,6 @@ attributes:
     support: full
     details: Shows the facts file before and after.
 options:
-  paths:
-    description: Further crun binaries to inspect, as in M(fleetfix.crun.crun_info).
-    type: list
-    elements: path
-    default: []
-  timeout:
-    description: Seconds each external command may take.
-    type: int
-    default: 5
-  storage_roots:
-    description: Further container storage graphroots to scan, as in M(fleetfix.crun.krun_config).
-    type: list
-    elements: path
-    default: []
   facts_file:
     description:
       - Where to write the verdict as a local facts file, on the managed host itself (not under O(root)).
@@ -316,16 +304,14 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.fleetfix.crun.plugins.module_utils._audit import audit
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._files import write_json_atomically
-from ansible_collections.fleetfix.crun.plugins.module_utils._params import problem
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import (
+    DISCOVERY_SPEC, HOST_ROOT_SPEC, STORAGE_SPEC, argument_spec, problem)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            paths=dict(type="list", elements="path", default=[]),
-            timeout=dict(type="int", default=5),
-            storage_roots=dict(type="list", elements="path", default=[]),
+        argument_spec=argument_spec(
+            HOST_ROOT_SPEC, DISCOVERY_SPEC, STORAGE_SPEC,
             facts_file=dict(type="str", default="/etc/ansible/facts.d/fleetfix_crun.fact"),
             check_upgrade=dict(type="bool", default=False),
         ),

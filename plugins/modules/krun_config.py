@@ -30,18 +30,13 @@ author: Fleetfix crun maintainers (@fleetfix)
 extends_documentation_fragment:
   - fleetfix.crun.attributes
   - fleetfix.crun.attributes.HOST_ROOT
+  - fleetfix.crun.attributes.STORAGE
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
 options:
-  storage_roots:
-    description:
-      - Further container storage graphroots to scan, besides those detected under O(root).
-    type: list
-    elements: path
-    default: []
   state:
     description:
       - V(audited) only reports.
@@ -245,15 +240,15 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetfix.crun.plugins.module_utils._params import parse_mode, problem
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import (
+    HOST_ROOT_SPEC, STORAGE_SPEC, argument_spec, parse_mode, problem)
 from ansible_collections.fleetfix.crun.plugins.module_utils._storage import scan
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", default="/"),
-            storage_roots=dict(type="list", elements="path", default=[]),
+        argument_spec=argument_spec(
+            HOST_ROOT_SPEC, STORAGE_SPEC,
             state=dict(type="str", choices=["audited", "fixed"], default="audited"),
             mode=dict(type="str", default="0444"),
         ),
