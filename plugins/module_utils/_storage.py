@@ -220,8 +220,25 @@ def _refusal(st, owners):
     return None
 
 
-def inspect_at(layer_fd, full, owners, fix=False, mode=advisories.FIXED_MODE, check_mode=False):
-    """Describe (and with ``fix`` mend) the .krun_config.json in one layer directory; None if there is none."""
+class Sweep(object):
+    """What a scan does to an owner-only file it finds: nothing (``fix`` false), or give it
+    ``mode`` (in ``check_mode``, only say that it would). It travels as one value through the
+    scan, into each user's child."""
+
+    __slots__ = ("fix", "mode", "check_mode")
+
+    def __init__(self, fix=False, mode=advisories.FIXED_MODE, check_mode=False):
+        self.fix, self.mode, self.check_mode = fix, mode, check_mode
+
+    def __repr__(self):
+        return "Sweep(fix=%r, mode=0%o, check_mode=%r)" % (self.fix, self.mode, self.check_mode)
+
+
+AUDIT = Sweep()
+
+
+def inspect_at(layer_fd, full, owners, sweep=AUDIT):
+    """Describe (and with ``sweep.fix`` mend) the .krun_config.json in one layer directory; None if there is none."""
     try:
         handle, st = hostfs.open_handle(layer_fd, CONFIG_NAME)
     except OSError as exc:
@@ -247,13 +264,13 @@ def inspect_at(layer_fd, full, owners, fix=False, mode=advisories.FIXED_MODE, ch
             record["process_uid"] = _read_process_uid(hostfs.read_handle(handle, st, MAX_CONFIG_BYTES, full))
         except OSError:
             pass  # too big or changed: the uid stays unknown; the mode says what matters
-        if fix and record["status"] == UNREADABLE:
+        if sweep.fix and record["status"] == UNREADABLE:
             if os.geteuid() not in (hostfs.ROOT_UID, st.st_uid):
                 record["needs_root"] = True  # a subordinate id's file: the user cannot chmod it
                 return record
-            record.update({"changed": True, "mode_before": record["mode"], "mode_after": "%04o" % mode})
-            if not check_mode:  # check mode reports what is, and what the fix would make of it
-                hostfs.chmod_handle(handle, mode)
+            record.update({"changed": True, "mode_before": record["mode"], "mode_after": "%04o" % sweep.mode})
+            if not sweep.check_mode:  # check mode reports what is, and what the fix would make of it
+                hostfs.chmod_handle(handle, sweep.mode)
                 record.update({"mode": record["mode_after"], "status": OK})
         return record
     finally:
@@ -425,7 +442,7 @@ def _images_by_layer(graphroot_fd, graphroot, driver, owners, errors, containers
     return by_layer
 
 
-def scan_graphroot(root, entry, owner_uid, fix=False, mode=advisories.FIXED_MODE, check_mode=False, subordinate=()):
+def scan_graphroot(root, entry, owner_uid, sweep=AUDIT, subordinate=()):
     """(records, errors, identity, not examined) of one store; identity is None when it does not exist.
 
     Directories on the way may belong to root, to ``owner_uid`` or to one of its ``subordinate``
@@ -470,7 +487,7 @@ def scan_graphroot(root, entry, owner_uid, fix=False, mode=advisories.FIXED_MODE
                         if hostfs.lstat_at(layers_fd, relative) is None:
                             continue
                         record = _inspect_layer(layers_fd, layer, rootfs_subdir, root.join(host_path), owners,
-                                                file_owners, fix, mode, check_mode)
+                                                file_owners, sweep)
                     except OSError as exc:
                         errors.append({"path": display(host_path), "error": hostfs.describe(exc)})
                         continue
@@ -510,10 +527,10 @@ def impact(record, container_id):
     return ROOT_ONLY if record.get("process_uid") == 0 else ENV_LOST
 
 
-def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, fix, mode, check_mode):
+def _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, file_owners, sweep):
     layer_fd = hostfs.open_below(layers_fd, os.path.join(layer, rootfs_subdir), owners, full)
     try:
-        return inspect_at(layer_fd, full, file_owners, fix, mode, check_mode)
+        return inspect_at(layer_fd, full, file_owners, sweep)
     finally:
         os.close(layer_fd)
 
@@ -540,16 +557,17 @@ def user_stores(root, name, uid, home, rootless_storage_path):
     return entries, not_examined, errors
 
 
-def scan_user(root_path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode, subordinate=()):
-    """One rootless user's stores, run as that user: the ``graphroot`` asked for, else those of
-    user_stores(). A stale file owned by one of the user's ``subordinate`` ids is marked
-    ``fix_as_root``."""
+def scan_user(root_path, user, graphroot, rootless_storage_path, sweep, subordinate=()):
+    """One rootless ``user``'s (name, uid, gid, home) stores, run as that user: the ``graphroot``
+    asked for, else those of user_stores(). A stale file owned by one of the user's
+    ``subordinate`` ids is marked ``fix_as_root``."""
+    name, uid, dummy, home = user
     root = hostfs.HostRoot(root_path)
     if graphroot:
         entries, not_examined, conf_errors = [_entry(graphroot, name, "storage_roots")], [], []
     else:
         entries, not_examined, conf_errors = user_stores(root, name, uid, home, rootless_storage_path)
-    result = {"stores": [_store(entry, *scan_graphroot(root, entry, uid, fix, mode, check_mode, subordinate))
+    result = {"stores": [_store(entry, *scan_graphroot(root, entry, uid, sweep, subordinate))
                          for entry in entries],
               "not_examined": not_examined, "errors": [{"path": None, "error": e} for e in conf_errors]}
     return bounded(result, USER_LISTED)
@@ -634,12 +652,12 @@ def _nothing_to_scan(root, home):
         os.close(fd)
 
 
-def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode, as_user, subordinate):
+def _scan_as(root, user, graphroot, rootless_storage_path, sweep, as_user, subordinate):
     name, uid, gid, home = user
     nothing = {"stores": [], "not_examined": [], "errors": [], "omitted": {}}
     if graphroot is None and rootless_storage_path is None and _nothing_to_scan(root, home):
         return nothing
-    args = (root.path, name, uid, home, graphroot, rootless_storage_path, fix, mode, check_mode)
+    args = (root.path, tuple(user), graphroot, rootless_storage_path, sweep)
     if os.geteuid() != 0:  # no privilege to drop: the kernel already judges every access as ours
         return scan_user(*args)
     ranges = subordinate.get(name, []) + subordinate.get(str(uid), [])
@@ -654,12 +672,12 @@ def _scan_as(root, user, graphroot, rootless_storage_path, fix, mode, check_mode
             location = record.pop("fix_as_root", None)
             if location:
                 _add(store["counts"], tally([record]), -1)
-                _fix_as_root(root, store["entry"]["path"], location, uid, ranges, record, mode, check_mode)
+                _fix_as_root(root, store["entry"]["path"], location, uid, ranges, record, sweep)
                 _add(store["counts"], tally([record]))
     return result
 
 
-def _fix_as_root(root, graphroot, location, uid, ranges, record, mode, check_mode):
+def _fix_as_root(root, graphroot, location, uid, ranges, record, sweep):
     """Mend one stale file of a user's subordinate id, which the user's child could not chmod.
 
     Root walks the same safe way (no symlink in any component; directories of root, the user or
@@ -675,8 +693,7 @@ def _fix_as_root(root, graphroot, location, uid, ranges, record, mode, check_mod
         try:
             layers_fd = hostfs.open_below(graphroot_fd, layers_dir, owners, graphroot)
             try:
-                fixed = _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, hostfs.Ids((), ranges), True,
-                                       mode, check_mode)
+                fixed = _inspect_layer(layers_fd, layer, rootfs_subdir, full, owners, hostfs.Ids((), ranges), sweep)
             finally:
                 os.close(layers_fd)
         finally:
@@ -736,6 +753,7 @@ def scan(root="/", extra_roots=(), fix=False, mode=advisories.FIXED_MODE, check_
     must admit it did not see. ``counts`` cover every file found; ``files``, ``errors`` and
     ``not_examined`` are cut at their limits, stated with what was left out in ``listed``."""
     root = hostfs.HostRoot.of(root)
+    sweep = Sweep(fix, mode, check_mode)
     system, not_examined, config_errors, rootless_storage_path = storage_roots(root, extra_roots)
     users = _users(root)
     subordinate = subordinate_ids(root) if users else {}
@@ -759,12 +777,12 @@ def scan(root="/", extra_roots=(), fix=False, mode=advisories.FIXED_MODE, check_
     for entry in system:
         owner = _owner_of(root, entry["path"], users) if entry["source"] == "storage_roots" else None
         if owner is None:
-            store = _store(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, fix, mode, check_mode))
+            store = _store(entry, *scan_graphroot(root, entry, hostfs.ROOT_UID, sweep))
             take({"stores": [store], "not_examined": [], "errors": []})
         else:
-            take(_scan_as(root, owner, entry["path"], None, fix, mode, check_mode, as_user, subordinate))
+            take(_scan_as(root, owner, entry["path"], None, sweep, as_user, subordinate))
     for user in users:
-        take(_scan_as(root, user, None, rootless_storage_path, fix, mode, check_mode, as_user, subordinate))
+        take(_scan_as(root, user, None, rootless_storage_path, sweep, as_user, subordinate))
     whole = bounded(whole, HOST_LISTED, omitted)
     return {"files": [f for store in whole["stores"] for f in store["files"]], "counts": counts,
             "storage_roots": [_public(store["entry"]) for store in whole["stores"]], "errors": whole["errors"],

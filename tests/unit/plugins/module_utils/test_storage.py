@@ -193,7 +193,7 @@ def test_fixing_a_layer_refuses_a_symlink_even_if_called_directly(tmp_path):
     os.symlink(str(target), str(tmp_path / CONFIG_NAME))
     fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        record = storage.inspect_at(fd, str(tmp_path / CONFIG_NAME), (0,), fix=True)
+        record = storage.inspect_at(fd, str(tmp_path / CONFIG_NAME), (0,), storage.Sweep(fix=True))
     finally:
         os.close(fd)
     assert (record["kind"], record["changed"]) == ("symlink", False)
