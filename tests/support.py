@@ -342,3 +342,16 @@ def run_process(argv, timeout, stdin=None):
         proc.communicate()
         raise CommandTimeout("timed out after %ss" % timeout)
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+HOOK_PROGRAM = "/usr/local/libexec/fleetfix-krun-hook"
+HOOK_NAME = "50-fleetfix-krun.json"
+
+
+def install_hook_as_the_role_does(root, content="# hook\n", python="/usr/bin/python3"):
+    """The hook JSON and program under ``root`` as the hook role writes them (through _hooks.install)."""
+    from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks
+    write(os.path.join(str(root), "usr/bin/python3"), "", 0o755)
+    _hooks.install([os.path.join(str(root), "usr/share/containers/oci/hooks.d")], HOOK_NAME,
+                   _hooks.hook_document(python, HOOK_PROGRAM),
+                   program=(os.path.join(str(root), HOOK_PROGRAM.lstrip("/")), content))

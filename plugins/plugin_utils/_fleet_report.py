@@ -92,11 +92,16 @@ def plain(value, depth=0):
 def host_report(hostvars, host):
     """The audit verdict of ``host`` as plain data: its fact ``fleetfix_crun``, read from
     ``ansible_facts`` (the only place it is once fact injection is off, the default from
-    ansible-core 2.24), or None when the host has none. TypeError for one that is not JSON."""
+    ansible-core 2.24), else the facts file the audit left on the host, as the setup module
+    gathers it (``ansible_local.fleetfix_crun``); None when the host has neither. TypeError for
+    one that is not JSON."""
     if host not in hostvars:
         return None
     facts = hostvars[host].get("ansible_facts")
-    report = facts.get(FACT) if isinstance(facts, Mapping) else None
+    if not isinstance(facts, Mapping):
+        return None
+    local = facts.get("ansible_local")
+    report = facts.get(FACT) or (local.get(FACT) if isinstance(local, Mapping) else None)
     return plain(report) if report else None
 
 

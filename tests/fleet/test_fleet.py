@@ -247,6 +247,24 @@ def test_the_report_playbook_reads_a_fact_cache_without_contacting_any_host(flee
     assert [row for row in report["hosts"] if row["host"] != "never-audited"] == fleet_report(fleet)["hosts"]
 
 
+def test_the_report_playbook_reads_the_facts_files_the_audit_left_on_reachable_hosts(fleet, tmp_path):
+    """No fact cache, no artifacts: the verdicts come from each host's facts file, gathered with the
+    setup module's local subset; an unreachable host is named as no data."""
+    inventory = json.loads(pathlib.Path(fleet["inventory"]).read_text())
+    inventory["all"]["hosts"]["unreachable-01"] = {"ansible_host": "192.0.2.1"}  # TEST-NET-1: nothing answers
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    reported = ansible_playbook(["fleetfix.crun.report", "-e", "fleetfix_crun_from_hosts=true",
+                                 "-e", "report_dir=%s" % (tmp_path / "report"),
+                                 "-e", "ansible_ssh_common_args='-o ConnectTimeout=3 -o StrictHostKeyChecking=no "
+                                       "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'"],
+                                inventory=str(tmp_path / "inventory.json"))
+    assert reported.rc == 4, reported.failure_messages()  # the unreachable host, and only it
+    with open(str(tmp_path / "report" / "fleet.json")) as handle:
+        report = json.load(handle)
+    assert report["no_data_hosts"] == ["unreachable-01"]
+    assert [row for row in report["hosts"] if row["host"] != "unreachable-01"] == fleet_report(fleet)["hosts"]
+
+
 @pytest.fixture
 def redis_cache(tmp_path):
     """A real redis-server (Debian's) on a free loopback port, with a password, no persistence;

@@ -155,3 +155,20 @@ def test_verdicts_older_than_the_age_asked_for_are_stale(fleet):
     assert summary["stale_hosts"] == ["host-00", "host-01"]
     assert '<p id="stale"><b>2 hosts\' verdicts are older' in fleet_html(summary)
     assert "stale_hosts" not in fleet_summary({}, [], rows)
+
+
+def test_the_facts_file_gathered_from_a_host_stands_for_its_verdict(fleet):
+    report = fleet["host-00"]["ansible_facts"]["fleetfix_crun"]
+    gathered = {"host-00": {"ansible_facts": {"ansible_local": {"fleetfix_crun": report}}}}
+    assert fleet_summary(gathered, ["host-00"])["hosts"] == fleet_summary(fleet, ["host-00"])["hosts"]
+
+
+def test_the_previous_reports_artifact_is_enough_to_say_what_changed(fleet):
+    """The report's published counts carry each host's status, so a workflow can compare with the
+    previous run's artifact instead of its fleet.json."""
+    hosts = ["host-00", "host-01"]
+    before = fleet_summary(fleet, hosts)
+    artifact = {"hosts_total": 2, "hosts": [{"host": row["host"], "status": row["status"]} for row in before["hosts"]]}
+    later = dict(fleet, **{"host-00": fleet["host-01"]})
+    changes = fleet_summary(later, hosts, None, None, artifact)["changes"]
+    assert [e["host"] for e in changes["newly_fixed"]] == ["host-00"] and changes["counts"]["disappeared"] == 0

@@ -1,5 +1,6 @@
-"""The one atomic writer (module_utils/_files.replace), used on hosts and by the report on the controller."""
+"""Files this collection owns (module_utils/_files): the one atomic writer, used on hosts and by the report on the controller."""
 
+import json
 import os
 
 import pytest
@@ -34,3 +35,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monke
 
 def test_the_report_on_the_controller_writes_with_the_same_writer():
     assert report_files.replace is files.replace
+
+
+def test_facts_file_is_written_once_and_then_left_alone(tmp_path):
+    path = str(tmp_path / "facts.d" / "fleetfix_crun.fact")
+    assert files.write_json_atomically(path, {"a": 1})[0] is True
+    assert files.write_json_atomically(path, {"a": 1})[0] is False
+    with open(path) as handle:
+        assert json.load(handle) == {"a": 1}
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+
+
+def test_facts_file_in_check_mode_reports_change_and_writes_nothing(tmp_path):
+    path = str(tmp_path / "fleetfix_crun.fact")
+    assert files.write_json_atomically(path, {"a": 1}, check_mode=True)[0] is True
+    assert not os.path.exists(path)

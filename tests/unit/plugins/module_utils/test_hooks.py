@@ -4,7 +4,8 @@ import os
 import pytest
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
-from support import write
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit
+from support import HOOK_NAME, HOOK_PROGRAM, install_hook_as_the_role_does, run_process, write
 
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "/bin/sh"
 
@@ -203,3 +204,35 @@ def test_a_hooks_directory_linked_out_of_the_image_is_read_inside_it(tmp_path):
     os.unlink(str(hooks_d))
     os.symlink("/srv-hooks", str(hooks_d))
     assert len(hooks.installed_hooks(str(tmp_path / "img"))) == 1
+
+
+# Whether an audit report shows exactly the hook the hook role writes (hooks.in_place), on real audits.
+def audit(root):
+    return _audit.audit(run_process, root=str(root), timeout=2)
+
+
+def test_the_report_tells_the_hook_is_in_place_exactly(tmp_path):
+    install_hook_as_the_role_does(tmp_path)
+    report = audit(tmp_path)
+    assert report["hooks_dirs"] == ["/usr/share/containers/oci/hooks.d"]
+    assert report["hook_files"][0]["program_mode"] == "0755"
+    assert hooks.in_place(report, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is True
+
+
+@pytest.mark.parametrize("change", ["content", "python", "mode", "another_dir", "name"])
+def test_any_difference_means_the_hook_is_not_in_place(tmp_path, change):
+    install_hook_as_the_role_does(tmp_path, python="/usr/bin/python3" if change != "python" else "/usr/bin/python3.11")
+    write(os.path.join(str(tmp_path), "usr/bin/python3.11"), "", 0o755)
+    if change == "mode":
+        os.chmod(os.path.join(str(tmp_path), HOOK_PROGRAM.lstrip("/")), 0o644)
+    if change == "another_dir":
+        write(os.path.join(str(tmp_path), "etc/containers/containers.conf"),
+              '[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"]\n')
+    report = audit(tmp_path)
+    content = "# hook, newer\n" if change == "content" else "# hook\n"
+    name = "60-other.json" if change == "name" else HOOK_NAME
+    assert hooks.in_place(report, HOOK_PROGRAM, content, "/usr/bin/python3", name) is False
+
+
+def test_an_empty_report_never_says_in_place():
+    assert hooks.in_place({}, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is False
