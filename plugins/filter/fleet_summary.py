@@ -20,7 +20,7 @@ description:
     for its fact, and every host with a row is summarised; the summary is the same as from the hosts' facts.
   - Needs the Python library C(jmespath) on the controller.
 author: fleetfix.crun contributors
-positional: hosts, rows, max_age, previous, fallback
+positional: hosts, rows, max_age, previous, fallback, with_rows
 options:
   _input:
     description: C(hostvars).
@@ -32,8 +32,10 @@ options:
     elements: str
     required: true
   rows:
-    description: Host name to its row (or null, no verdict), from P(fleetfix.crun.fleet_rows#filter) of earlier runs.
-    type: dict
+    description:
+      - Host name to its row (or null, no verdict), from earlier runs; or a list of such mappings, each a mapping or
+        its JSON text (as runs publish them in C(fleetfix_crun_rows_*)), later ones winning.
+    type: raw
     default: {}
   max_age:
     description: With it, list in C(stale_hosts) the hosts whose verdict is older than this many seconds (or of unknown
@@ -48,6 +50,10 @@ options:
       the lookup fleetfix.crun.cached_reports reads from a fact cache directory).
     type: dict
     default: {}
+  with_rows:
+    description: Also return C(rows_json), the rows of O(hosts) as compact JSON text, to publish.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -119,6 +125,9 @@ _value:
       description: With O(max_age), the hosts whose verdict is older than that, or of unknown age.
       type: list
       elements: str
+    rows_json:
+      description: With O(with_rows), the rows of O(hosts) (host name to its row, or null) as compact JSON text.
+      type: str
     changes:
       description:
         - With O(previous), what changed since - C(newly_affected), C(newly_fixed) (affected before; fixed, not
@@ -132,9 +141,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetfix.crun.plugins.plugin_utils import _fleet_report as report
 
 
-def fleet_summary(hostvars, hosts, rows=None, max_age=None, previous=None, fallback=None):
+def fleet_summary(hostvars, hosts, rows=None, max_age=None, previous=None, fallback=None, with_rows=False):
     try:
-        return report.summarise(hostvars, hosts, rows, max_age, previous=previous, fallback=fallback)
+        return report.summarise(hostvars, hosts, rows, max_age, previous=previous, fallback=fallback,
+                                with_rows=with_rows)
     except report.ReportError as exc:
         raise AnsibleFilterError(str(exc))
 

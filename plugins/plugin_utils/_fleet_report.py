@@ -18,6 +18,7 @@ import csv
 import functools
 import gc
 import io
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -206,23 +207,48 @@ def host_rows(hostvars, hosts):
 
 
 @acyclic
-def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None, fallback=None):
+def merged_rows(rows):
+    """One mapping of host rows from ``rows``: a mapping, or a list of what runs published (each a
+    mapping or its JSON text), later ones winning for a host in several."""
+    if not rows:
+        return {}
+    merged = {}
+    for part in rows if isinstance(rows, list) else [rows]:
+        if isinstance(part, str):
+            try:
+                part = json.loads(part)
+            except ValueError:
+                raise ReportError("fleet_summary: published rows that are not JSON")
+        part = plain(part)
+        if not isinstance(part, dict):
+            raise ReportError("fleet_summary: the rows must map host names to their reports")
+        merged.update(part)
+    return merged
+
+
+def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None, fallback=None, with_rows=False):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``. A host's
     verdict is its row in ``rows`` (host: compact report, from earlier runs: every host there is
     summarised) when it has one there, else its fact in ``hostvars``, else its row in ``fallback``
     (from a fact cache read directly). With ``max_age`` (seconds), a verdict audited longer ago
     than that before ``now`` (or whose time is unknown) is listed as stale; with ``previous`` (an
-    earlier summary, as fleet.json holds it), what changed since is in ``changes``."""
+    earlier summary, as fleet.json holds it), what changed since is in ``changes``. With
+    ``with_rows``, ``rows_json`` holds the rows of ``hosts`` as compact JSON text, what a run
+    publishes (read here, in the same pass: reading hostvars again costs the controller about
+    2 ms per host)."""
     _require_jmespath()
-    rows, fallback = (plain(given) if given else {} for given in (rows, fallback))
-    if not isinstance(rows, dict) or not isinstance(fallback, dict):
+    rows, fallback = merged_rows(rows), plain(fallback) if fallback else {}
+    if not isinstance(fallback, dict):
         raise ReportError("fleet_summary: the rows must map host names to their reports")
-    summary_rows, files, totals, steps, audited = [], [], [], {}, {}
+    summary_rows, files, totals, steps, audited, own = [], [], [], {}, {}, {}
+    wanted = set(hosts) if with_rows else ()
     for host in sorted(set(hosts) | set(rows), key=natural_key):
         try:
             report = rows[host] if host in rows else host_report(hostvars, host) or fallback.get(host)
         except TypeError:
             report = "malformed"
+        if host in wanted:
+            own[host] = compact(report) or None
         if not report:
             summary_rows.append({"host": host, "status": NO_DATA, "summary": "no audit result (unreachable or failed)",
                                  "crun_versions": "", "packages": "", "unreadable_files": 0, "suspicious_files": 0,
@@ -283,6 +309,8 @@ def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None,
         summary["stale_hosts"] = stale_hosts(audited, max_age, now)
     if previous:
         summary["changes"] = changes(previous, summary)
+    if with_rows:
+        summary["rows_json"] = json.dumps(own, separators=(",", ":"), sort_keys=True)
     return summary
 
 

@@ -30,8 +30,8 @@ from ansible_collections.fleetfix.crun.plugins.filter.fleet_summary import fleet
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit  # noqa: E402
 
 
-def kinds():
-    """{kind: row} from real audits of generated hosts."""
+def kinds(full=False):
+    """{kind: row} from real audits of generated hosts (with ``full``, the whole reports)."""
     base = tempfile.mkdtemp(prefix="fleetfix-report-bench-")
     builds = {
         "affected": lambda root: (stand_in_crun(root, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt"),
@@ -46,6 +46,8 @@ def kinds():
         os.makedirs(root)
         build(root)
         hostvars[kind] = {"ansible_facts": {"fleetfix_crun": _audit.audit(run_process, root=root, timeout=2)}}
+    if full:
+        return dict((kind, hostvars[kind]["ansible_facts"]["fleetfix_crun"]) for kind in builds)
     return fleet_rows(hostvars, list(builds))
 
 

@@ -69,6 +69,21 @@ def test_slices_rows_merged_make_the_report_of_the_unsliced_fleet(fleet):
     assert merged["no_data_hosts"] == ["gone-01", "gone-02"] and merged["hosts_total"] == 14
 
 
+def test_the_rows_a_run_publishes_as_json_text_merge_into_the_same_report(fleet):
+    """What the report role does: each run's summary with its rows as JSON text (read in the same
+    pass over hostvars), the report node given the list of them."""
+    hosts = sorted(fleet)
+    published = []
+    for part in slices(hosts, 3):
+        own = dict((host, fleet[host]) for host in part)
+        summary = fleet_summary(own, part, None, None, None, None, True)
+        assert json.loads(summary["rows_json"]) == fleet_rows(own, part)
+        published.append(summary["rows_json"])
+    whole = fleet_summary(fleet, hosts)
+    assert fleet_summary({}, [], published) == whole
+    assert "rows_json" not in whole
+
+
 def test_a_row_is_smaller_than_the_report_and_says_when_it_was_audited(fleet):
     row = fleet_rows(fleet, ["host-00"])["host-00"]
     report = fleet["host-00"]["ansible_facts"]["fleetfix_crun"]
