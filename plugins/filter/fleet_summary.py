@@ -16,8 +16,9 @@ description:
     fleet with JMESPath queries - counts per host status and per advisory, the affected hosts, the affected
     containers and every file that is not C(ok).
   - A host in O(hosts) without the fact (unreachable, failed, or not audited) counts as C(no_data).
-  - With O(rows) (host rows that earlier runs published, see P(fleetfix.crun.fleet_rows#filter)) a host's row stands
-    for its fact, and every host with a row is summarised; the summary is the same as from the hosts' facts.
+  - With O(rows) (host rows that earlier runs published, see P(fleetfix.crun.fleet_rows#filter)) every host with a row
+    is summarised, and a host's verdict is the newest (by C(audited_at)) of its row, its fact and its row in
+    O(fallback); the summary is the same as from the hosts' facts.
   - Needs the Python library C(jmespath) on the controller.
 author: fleetfix.crun contributors
 positional: hosts, rows, max_age, previous, fallback, with_rows

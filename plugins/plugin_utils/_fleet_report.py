@@ -228,9 +228,10 @@ def merged_rows(rows):
 
 def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None, fallback=None, with_rows=False):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``. A host's
-    verdict is its row in ``rows`` (host: compact report, from earlier runs: every host there is
-    summarised) when it has one there, else its fact in ``hostvars``, else its row in ``fallback``
-    (from a fact cache read directly). With ``max_age`` (seconds), a verdict audited longer ago
+    verdict is the newest (by ``audited_at``; one without it counts as oldest) of its row in
+    ``rows`` (host: compact report, from earlier runs: every host there is summarised), its fact
+    in ``hostvars`` and its row in ``fallback`` (from a fact cache read directly); on a tie, the
+    first of them. With ``max_age`` (seconds), a verdict audited longer ago
     than that before ``now`` (or whose time is unknown) is listed as stale; with ``previous`` (an
     earlier summary, as fleet.json holds it), what changed since is in ``changes``. With
     ``with_rows``, ``rows_json`` holds the rows of ``hosts`` as compact JSON text, what a run
@@ -243,10 +244,7 @@ def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None,
     summary_rows, files, totals, steps, audited, own = [], [], [], {}, {}, {}
     wanted = set(hosts) if with_rows else ()
     for host in sorted(set(hosts) | set(rows), key=natural_key):
-        try:
-            report = rows[host] if host in rows else host_report(hostvars, host) or fallback.get(host)
-        except TypeError:
-            report = "malformed"
+        report = newest(rows.get(host), _fact(hostvars, host), fallback.get(host))
         if host in wanted:
             own[host] = compact(report) or None
         if not report:
@@ -312,6 +310,25 @@ def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None,
     if with_rows:
         summary["rows_json"] = json.dumps(own, separators=(",", ":"), sort_keys=True)
     return summary
+
+
+def _fact(hostvars, host):
+    try:
+        return host_report(hostvars, host)
+    except TypeError:
+        return "malformed"
+
+
+def newest(*reports):
+    """The newest of several verdicts of one host (by ``audited_at``), the first on a tie; a
+    malformed one only when there is nothing else; None when there is none. A workflow may hand a
+    run rows older than the facts it just gathered, and a fact cache may hold facts older than
+    the rows the slices published."""
+    found = [report for report in reports if report]
+    usable = [report for report in found if isinstance(report, dict)]
+    if not usable:
+        return found[0] if found else None
+    return max(enumerate(usable), key=lambda item: (_epoch(item[1].get("audited_at")) or -1, -item[0]))[1]
 
 
 def _epoch(stamp):

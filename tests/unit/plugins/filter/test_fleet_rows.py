@@ -187,3 +187,20 @@ def test_the_previous_reports_artifact_is_enough_to_say_what_changed(fleet):
     later = dict(fleet, **{"host-00": fleet["host-01"]})
     changes = fleet_summary(later, hosts, None, None, artifact)["changes"]
     assert [e["host"] for e in changes["newly_fixed"]] == ["host-00"] and changes["counts"]["disappeared"] == 0
+
+
+def test_the_newest_verdict_of_a_host_wins_wherever_it_comes_from(fleet):
+    """A workflow may hand an audit the rows of an earlier audit, older than the facts it just
+    gathered; a report node's fact cache may hold facts older than the slices' rows."""
+    fresh = fleet_rows(fleet, ["host-00"])["host-00"]  # affected, audited just now
+    old = dict(fleet_rows(fleet, ["host-01"])["host-01"], audited_at="2026-01-01T00:00:00Z")  # fixed, long ago
+    facts_fresh = {"host-00": {"ansible_facts": {"fleetfix_crun": fresh}}}
+    facts_old = {"host-00": {"ansible_facts": {"fleetfix_crun": old}}}
+    assert fleet_summary(facts_fresh, ["host-00"], {"host-00": old})["affected_hosts"] == ["host-00"]
+    assert fleet_summary(facts_old, ["host-00"], {"host-00": fresh})["affected_hosts"] == ["host-00"]
+    assert fleet_summary(facts_old, ["host-00"], None, None, None, {"host-00": fresh})["affected_hosts"] == ["host-00"]
+    undated = dict(fresh)
+    del undated["audited_at"]
+    assert fleet_summary({"host-00": {"ansible_facts": {"fleetfix_crun": undated}}}, ["host-00"],
+                         {"host-00": old})["affected_hosts"] == []
+    assert fleet_summary({}, ["host-00"], {"host-00": "malformed"})["unknown_hosts"] == ["host-00"]
