@@ -197,16 +197,9 @@ def _with_reasons(report):
 
 def host_rows(hostvars, hosts):
     """{host: its compact report, or None when it has none} for ``hosts``."""
-    rows = {}
-    for host in hosts:
-        try:
-            rows[host] = compact(host_report(hostvars, host))
-        except TypeError:
-            rows[host] = "malformed"
-    return rows
+    return dict((host, compact(_fact(hostvars, host))) for host in hosts)
 
 
-@acyclic
 def merged_rows(rows):
     """One mapping of host rows from ``rows``: a mapping, or a list of what runs published (each a
     mapping or its JSON text), later ones winning for a host in several."""
@@ -226,6 +219,7 @@ def merged_rows(rows):
     return merged
 
 
+@acyclic
 def summarise(hostvars, hosts, rows=None, max_age=None, now=None, previous=None, fallback=None, with_rows=False):
     """Summarise the verdicts of ``hosts``; a host without a verdict counts as ``no_data``. A host's
     verdict is the newest (by ``audited_at``; one without it counts as oldest) of its row in
