@@ -355,3 +355,12 @@ def install_hook_as_the_role_does(root, content="# hook\n", python="/usr/bin/pyt
     _hooks.install([os.path.join(str(root), "usr/share/containers/oci/hooks.d")], HOOK_NAME,
                    _hooks.hook_document(python, HOOK_PROGRAM),
                    program=(os.path.join(str(root), HOOK_PROGRAM.lstrip("/")), content))
+
+
+def dpkg_db(root, packages):
+    """A dpkg database under root: {name: (version, [paths], status)}."""
+    stanzas = []
+    for name, (version, paths, status) in packages.items():
+        write(os.path.join(str(root), "var/lib/dpkg/info/%s.list" % name), "".join(p + "\n" for p in ["/."] + paths))
+        stanzas.append("Package: %s\nStatus: %s\nVersion: %s\nDescription: x\n multi-line\n" % (name, status, version))
+    write(os.path.join(str(root), "var/lib/dpkg/status"), "\n".join(stanzas))

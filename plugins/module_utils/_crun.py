@@ -18,6 +18,7 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories a
 from ansible_collections.fleetfix.crun.plugins.module_utils import _conf as conf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _elf as elf
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
+from ansible_collections.fleetfix.crun.plugins.module_utils import _package_db as package_db
 
 STANDARD_DIRS = (
     "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin",
@@ -46,11 +47,6 @@ _LD_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 # architecture a 64-bit library was built for, by the e_machine of the program that loads it.
 _FLAG_ELF_LIBC6 = 0x0003
 _ARCH_FLAGS = {62: 0x0300, 183: 0x0a00}  # x86-64, AArch64
-RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
-DPKG_STATUS = "/var/lib/dpkg/status"
-DPKG_INFO = "/var/lib/dpkg/info"
-# dpkg's status file holds every installed package (a few MB on a large host).
-DPKG_STATUS_LIMIT = 256 * 1024 * 1024
 
 
 def _is_executable_file(root, path):
@@ -243,7 +239,7 @@ def libkrun_version(root, path, managers, timeout, runner):
     file its soname link points to (libkrun.so.1 -> libkrun.so.1.11.1), else from the package that
     owns it; None when neither tells. The package (or None) is what an upgrade of libkrun installs."""
     real = root.resolve(path) or path
-    owner = package_owner(root, list(dict.fromkeys([real, path])), managers, timeout, runner)
+    owner = package_db.owner(root, list(dict.fromkeys([real, path])), managers, timeout, runner)
     versioned = _VERSIONED_LIBKRUN.match(posixpath.basename(real))
     if versioned:
         return advisories.parse_version(versioned.group(1)), owner
@@ -269,101 +265,6 @@ def libkrun_flavours(root, realpath, version, cache, system_dirs=SYSTEM_DIRS):
     return found
 
 
-def package_managers(root):
-    """The package databases present under root that this host has a client for."""
-    managers = []
-    dpkg_query = hostfs.which("dpkg-query")
-    if dpkg_query and hostfs.stat_followed(root, DPKG_STATUS) is not None:
-        managers.append(("dpkg", dpkg_query))
-    rpm = hostfs.which("rpm")
-    if rpm and any(stat.S_ISDIR(getattr(hostfs.stat_followed(root, d), "st_mode", 0)) for d in RPM_DB_DIRS):
-        managers.append(("rpm", rpm))
-    return managers
-
-
-def package_owner(root, paths, managers, timeout, runner):
-    """Which installed package owns the first of ``paths`` any manager knows; or None."""
-    for manager, tool in managers:
-        for path in paths:
-            try:
-                owner = _owner(manager, tool, root, path, timeout, runner)
-            except (hostfs.CommandTimeout, OSError):
-                owner = None
-            if owner:
-                name, version = owner
-                return {"manager": manager, "name": name, "version": version,
-                        "upstream_version": advisories.format_version(advisories.parse_version(version))}
-    return None
-
-
-def _dpkg_owner_from_files(root, path):
-    """Owner of path from the crun-named packages' file lists and the status file; None if unsure.
-
-    ``dpkg-query -S`` reads every package's file list (about 0.1 s): at fleet scale that is most of
-    an audit's cost on the host, so the packages that ship crun are looked at directly first.
-    """
-    try:
-        names = hostfs.list_followed(root, DPKG_INFO)  # one listing (some 6,000 names), not a glob per pattern
-    except OSError:
-        return None
-    lists = sorted(n for n in names if n.endswith(".list") and ("crun" in n or "krun" in n))
-    for list_file in lists:
-        try:
-            owned = path.encode() in (hostfs.read_followed(root, posixpath.join(DPKG_INFO, list_file),
-                                                           DPKG_STATUS_LIMIT) or b"").split(b"\n")
-        except (IOError, OSError):
-            continue
-        if owned:
-            name = list_file[:-len(".list")].split(":")[0]
-            version = _dpkg_installed_version(root, name)
-            return (name, version) if version else None
-    return None
-
-
-def _dpkg_installed_version(root, name):
-    """The installed version of one package from dpkg's status file, reading only its stanzas."""
-    try:
-        text = (hostfs.read_followed(root, DPKG_STATUS, DPKG_STATUS_LIMIT) or b"").decode("utf-8", "replace")
-    except (IOError, OSError):
-        return None
-    marker = "Package: %s\n" % name
-    start = 0 if text.startswith(marker) else text.find("\n" + marker)
-    while start >= 0:
-        end = text.find("\n\n", start + 1)
-        stanza = text[start:end if end >= 0 else len(text)]
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
-        if fields.get("Package") == name and fields.get("Status", "").endswith(" installed"):
-            return fields.get("Version")
-        start = text.find("\n" + marker, start + 1)
-    return None
-
-
-def _owner(manager, tool, root, path, timeout, runner):
-    if manager == "dpkg":
-        fast = _dpkg_owner_from_files(root, path)
-        if fast:
-            return fast
-        admindir = root.join("/var/lib/dpkg")
-        rc, out, _err = runner([tool, "--admindir", admindir, "-S", path], timeout)
-        if rc != 0:
-            return None
-        for line in out.splitlines():
-            names, sep, owned = line.partition(": ")
-            if sep and owned.strip() == path and not line.startswith("diversion"):
-                name = names.split(",")[0].strip()
-                rc, version, _err = runner([tool, "--admindir", admindir, "-W", "-f", "${Version}", name], timeout)
-                return (name.split(":")[0], version.strip()) if rc == 0 and version.strip() else None
-        return None
-    rc, out, _err = runner([tool, "--root", root.path, "-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
-                            path], timeout)
-    if rc != 0 or "\t" not in out:
-        return None
-    name, version = out.splitlines()[0].split("\t", 1)
-    if version.startswith("0:"):
-        version = version[2:]
-    return name, version
-
-
 def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
     """Discover every crun under root (a path or a HostRoot) and evaluate the advisories for each."""
     root = hostfs.HostRoot.of(root)
@@ -371,7 +272,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
         search_path = os.environ.get("PATH", "").split(os.pathsep)
     candidates, only_configured, errors = candidate_paths(root, paths, search_path)
     cache = ld_cache(root)
-    managers = package_managers(root)
+    managers = package_db.present(root)
     runtimes, other_runtimes, not_examined = [], [], []
     for group in group_by_binary(root, candidates):
         names = [group["path"]] + group["krun_entrypoints"]
@@ -408,7 +309,7 @@ def crun_info(runner, root="/", paths=(), timeout=5, search_path=None):
             "libkrun_version": advisories.format_version(lib_version),
             "libkrun_package": lib_package,
             "krun_entrypoints": group["krun_entrypoints"],
-            "package": package_owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
+            "package": package_db.owner(root, list(dict.fromkeys(owner_paths)), managers, timeout, runner),
             "advisories": verdicts,
             "problem": problem,
         })

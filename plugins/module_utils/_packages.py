@@ -21,13 +21,13 @@ import tempfile
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
+from ansible_collections.fleetfix.crun.plugins.module_utils import _package_db as package_db
 
 MANAGERS = ("apt", "dnf", "yum", "zypper")
 # Asking for the versions offered parses every package list when apt keeps no binary cache (about
 # 1 s of CPU per host); on a busy host that takes far longer than a crun --version may.
 OFFERED_TIMEOUT = 60
 # Which package managers can serve a package database.
-FOR_DATABASE = {"dpkg": ("apt",), "rpm": ("dnf", "yum", "zypper")}
 _LOCK_PATTERNS = (
     re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|dpkg was interrupted"),
     re.compile(r"Waiting for process with pid|another copy is running|Existing lock", re.I),
@@ -48,7 +48,7 @@ class PackageError(Exception):
 
 def find_manager(database=None):
     """The first package manager binary present (for the given package database, if known)."""
-    for manager in FOR_DATABASE.get(database, MANAGERS):
+    for manager in package_db.FOR_DATABASE.get(database, MANAGERS):
         path = hostfs.which("apt-get" if manager == "apt" else manager)
         if path:
             return manager, path
@@ -107,7 +107,7 @@ def apt_policy_versions(policy):
             current = version.group(1) if int(version.group(2)) >= 0 else None
             continue
         origin = _APT_ORIGIN_LINE.match(line)
-        if origin and current and origin.group(1).strip() != _crun.DPKG_STATUS:
+        if origin and current and origin.group(1).strip() != package_db.DPKG_STATUS:
             versions.append(current)
             current = None
     return versions

@@ -12,7 +12,7 @@ MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
 LAYERS = {
     "_hostfs": 0, "_files": 0, "_elf": 0, "_params": 0,
     "_conf": 1, "_advisories": 1,
-    "_crun": 2, "_storage": 2, "_hooks": 2, "_packages": 2,
+    "_package_db": 2, "_crun": 2, "_storage": 2, "_hooks": 2, "_packages": 2,
     "_audit": 3, "_remediate": 3, "_canary": 3,
 }
 
