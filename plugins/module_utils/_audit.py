@@ -155,9 +155,10 @@ def host_report(crun, scan, hook_files=(), hooks_dirs=(), upgrade=None):
     return report
 
 
-def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False):
+def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=False, remediation=None):
     """Audit the host; ``check_upgrade`` also asks its package manager (from its cache, never
-    refreshing it) whether a fixed crun is offered, so a remediation can skip that round trip."""
+    refreshing it) whether a fixed crun is offered, so a remediation can skip that round trip.
+    ``remediation`` (the remediate role's settings as they apply here) adds the host's ``plan``."""
     root = hostfs.HostRoot.of(root)
     crun = _crun.crun_info(runner, root=root, paths=paths, timeout=timeout)
     scan = storage.scan(root=root, extra_roots=extra_roots)
@@ -170,4 +171,8 @@ def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=F
     report = host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)
     # when the verdict was made: a report from a fact cache or earlier jobs says how old it is
     report["audited_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if remediation is not None:
+        # only a remediation's audit plans: every other audit skips compiling the planner
+        from ansible_collections.fleetfix.crun.plugins.module_utils import _remediate  # pylint: disable=import-outside-toplevel
+        report["plan"] = _remediate.plan(report, remediation)
     return report

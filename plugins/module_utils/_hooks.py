@@ -161,11 +161,13 @@ def installed_hooks(root="/", dirs=None):
     return found
 
 
-def in_place(report, program, program_content, python, name, hooks_dirs=(), add_hooks_dir=""):
-    """Whether the audit ``report`` shows this exact hook (program bytes and mode, JSON text) in
-    every hooks directory the host reads, so installing it again would change nothing. Directories
-    given explicitly (``hooks_dirs``, ``add_hooks_dir``) are the installer's to check: never in place."""
-    if hooks_dirs or add_hooks_dir:
+def in_place(report, program, program_sha256, python, name, hooks_dirs=(), add_hooks_dir=""):
+    """Whether the audit ``report`` shows this exact hook (the program whose bytes have
+    ``program_sha256``, its mode, the JSON text) in every hooks directory the host reads, so
+    installing it again would change nothing. Directories given explicitly (``hooks_dirs``,
+    ``add_hooks_dir``) are the installer's to check, and a program not named by its digest cannot
+    be compared: never in place."""
+    if hooks_dirs or add_hooks_dir or not program_sha256:
         return False
     dirs = report.get("hooks_dirs")
     if not dirs:
@@ -173,7 +175,7 @@ def in_place(report, program, program_content, python, name, hooks_dirs=(), add_
     expected = {
         "sha256": hashlib.sha256(files.json_text(hook_document(python, program)).encode("utf-8")).hexdigest(),
         "program": program,
-        "program_sha256": hashlib.sha256(program_content.encode("utf-8")).hexdigest(),
+        "program_sha256": program_sha256,
         "program_mode": "0755",
     }
     installed = dict((h["path"], h) for h in report.get("hook_files", []))

@@ -16,6 +16,30 @@ HOST_ROOT_SPEC = dict(root=dict(type="path", default="/"))
 DISCOVERY_SPEC = dict(paths=dict(type="list", elements="path", default=[]), timeout=dict(type="int", default=5))
 STORAGE_SPEC = dict(storage_roots=dict(type="list", elements="path", default=[]))
 
+STRATEGIES = ("auto", "upgrade", "hook", "upgrade_and_hook")
+# host_audit's ``remediation`` option: the remediate, upgrade and hook roles' settings as they apply
+# to the host (the remediate role passes them). The defaults are those roles' defaults, and a test
+# holds them to it. Its planner, _remediate, is compiled only when the option is given.
+REMEDIATION_SPEC = dict(
+    strategy=dict(type="str", choices=list(STRATEGIES), default="auto"),
+    canary=dict(type="bool", default=False),
+    upgrade=dict(type="dict", default={}, options=dict(
+        update_cache=dict(type="bool", default=True),
+        packages=dict(type="list", elements="str", default=[]),
+        version=dict(type="str", default=""),
+        package_file=dict(type="str", default=""),
+        libkrun=dict(type="bool", default=True),
+    )),
+    hook=dict(type="dict", default={}, options=dict(
+        program_path=dict(type="str", default="/usr/local/libexec/fleetfix-krun-hook"),
+        program_sha256=dict(type="str"),
+        python=dict(type="str", default="/usr/bin/python3"),
+        json_name=dict(type="str", default="50-fleetfix-krun.json"),
+        dirs=dict(type="list", elements="str", default=[]),
+        add_hooks_dir=dict(type="str", default=""),
+    )),
+)
+
 
 def argument_spec(*shared, **own):
     """One module's argument spec: the shared specs it documents through the fragment, then its own."""

@@ -8,12 +8,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
 from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories as advisories
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
+from ansible_collections.fleetfix.crun.plugins.module_utils import _params as params
 
-STRATEGIES = ("auto", "upgrade", "hook", "upgrade_and_hook")
+STRATEGIES = params.STRATEGIES
 # Runtime verdicts that a newer crun would change.
 _VERSION_BOUND = (advisories.AFFECTED, advisories.MITIGATED)
 
@@ -30,82 +29,123 @@ def _libkrun_upgrade(report):
     return max(wanted) if wanted else None
 
 
-def plan(report, strategy="auto", upgrade_available=None):
-    """Return {"upgrade": bool, "hook": bool, "reason": str} for one host.
+def clause(text, advisories_=(), evidence=()):
+    """One reason of the plan: a sentence part, the advisories it answers and what on the host shows it."""
+    return {"text": text, "advisories": list(advisories_), "evidence": list(evidence)}
 
-    ``upgrade_available`` is unknown (None) before the upgrade role ran. ``auto`` upgrades an
-    affected crun; it installs the hook when no fixed crun is offered, and keeps it while the
-    host has held stale files (a fixed crun keeps an existing file's mode, and images committed
-    from affected containers bring them back) or already has it.
+
+def _affected_cruns(report):
+    return [r for r in report.get("runtimes", [])
+            if any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS for v in r["advisories"])]
+
+
+def _ids(runtimes, wanted):
+    return sorted(set(v["id"] for r in runtimes for v in r["advisories"] if v["id"] in wanted
+                      and v["status"] in _VERSION_BOUND))
+
+
+def _known_none(report, upgrade_settings):
+    """Whether the audit's package check shows that the cache offers no fixed crun and no needed
+    fixed libkrun, and the upgrade role, with these settings, would neither refresh the cache nor
+    install a chosen version, package or file: asking the host again would change nothing."""
+    offered = report.get("upgrade") or {}
+    libkrun_offered = upgrade_settings["libkrun"] and any(row.get("fixed_offered") for row in offered.get("libkrun") or [])
+    return bool(offered.get("checked") and offered.get("fixed_offered") is None and not libkrun_offered
+                and not upgrade_settings["update_cache"] and not upgrade_settings["packages"]
+                and not upgrade_settings["version"] and not upgrade_settings["package_file"])
+
+
+def _upgrade(report, strategy, known_none):
+    cruns, libkrun = _affected_cruns(report), _libkrun_upgrade(report)
+    if strategy != "auto":
+        return {"wanted": "upgrade" in strategy, "known_none": known_none,
+                "clauses": [clause("remediate_strategy is %s" % strategy)] if "upgrade" in strategy else []}
+    clauses = []
+    if cruns:
+        clauses.append(clause("an affected crun should be upgraded", _ids(cruns, advisories.CRUN_ADVISORY_IDS),
+                              ["%s %s" % (r.get("path"), r.get("version")) for r in cruns]))
+    if libkrun:
+        ids = [v["id"] for v in report.get("advisories", [])
+               if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
+        clauses.append(clause("an affected libkrun should be upgraded to %s or newer (no hook helps)"
+                              % advisories.format_version(libkrun), ids,
+                              [lib.get("path") for lib in report.get("libkrun") or [] if isinstance(lib, dict)]))
+    if clauses and known_none:
+        upgrade = report.get("upgrade") or {}
+        clauses.append(clause("the package cache offers no fixed version (%s), so the upgrade role is not asked"
+                              % (", ".join(upgrade.get("offered") or []) or "nothing"), (), ["%s cache" % upgrade.get(
+                                  "manager")]))
+    return {"wanted": bool(clauses), "known_none": known_none, "clauses": clauses}
+
+
+def _hook(report, strategy, upgrade, hook_settings):
+    in_place = hooks.in_place(report, hook_settings["program_path"], hook_settings["program_sha256"],
+                              hook_settings["python"], hook_settings["json_name"], hook_settings["dirs"],
+                              hook_settings["add_hooks_dir"])
+    if strategy != "auto":
+        wanted = "hook" in strategy
+        return {"wanted": wanted, "if_no_fixed_crun": False, "in_place": in_place,
+                "clauses": [clause("remediate_strategy is %s" % strategy)] if wanted else []}
+    clauses, wanted, unless_upgraded = [], False, False
+    cruns = _affected_cruns(report)
+    if cruns and upgrade["known_none"]:
+        wanted = True
+        clauses.append(clause("no fixed crun is offered, so the hook mitigates it", _ids(cruns, (
+            advisories.FILE_MODE_ADVISORY,)) or [advisories.FILE_MODE_ADVISORY]))
+    elif cruns:
+        unless_upgraded = True
+        clauses.append(clause("the hook is installed if the upgrade finds no fixed crun",
+                              [advisories.FILE_MODE_ADVISORY]))
+    stale = report.get("counts", {}).get("unreadable_by_user")
+    if stale:
+        wanted = True
+        clauses.append(clause("stale owner-only files were found, so the hook stays as a safety net",
+                              [advisories.FILE_MODE_ADVISORY], ["%d file(s)" % stale]))
+    if report.get("hooks"):
+        wanted = True
+        clauses.append(clause("the hook is already installed and is kept", [advisories.FILE_MODE_ADVISORY],
+                              report["hooks"]))
+    return {"wanted": wanted, "if_no_fixed_crun": unless_upgraded and not wanted, "in_place": in_place,
+            "clauses": clauses}
+
+
+def plan(report, settings):
+    """What the remediate role does on one host and why, from the host's audit ``report`` and the
+    ``settings`` the play passed (host_audit's ``remediation`` option, normalised): the upgrade,
+    the hook, the sweep and the canary, each with its clauses, and ``pending``, what is left to do
+    (empty: the host is done after its audit).
+
+    ``auto`` upgrades an affected crun or libkrun; it installs the hook when no fixed crun is
+    offered (known now from the audit's package check, or only after the upgrade role asked:
+    ``if_no_fixed_crun``), and keeps it while the host has held stale files (a fixed crun keeps an
+    existing file's mode, and images committed from affected containers bring them back) or
+    already has it. It errs towards work: what it cannot judge is pending, and the roles decide.
     """
+    strategy = settings["strategy"]
     if strategy not in STRATEGIES:
         raise ValueError("remediate_strategy must be one of %s, got %r" % (", ".join(STRATEGIES), strategy))
-    if strategy != "auto":
-        return {"upgrade": "upgrade" in strategy, "hook": "hook" in strategy,
-                "reason": "remediate_strategy is %s" % strategy}
-    needs_upgrade = _crun_needs_upgrade(report)
-    reasons, hook = [], False
-    if needs_upgrade:
-        reasons.append("an affected crun should be upgraded")
-        if upgrade_available is False:
-            hook = True
-            reasons.append("no fixed crun is offered, so the hook mitigates it")
-    libkrun = _libkrun_upgrade(report)
-    if libkrun:
-        reasons.append("an affected libkrun should be upgraded to %s or newer (no hook helps)"
-                       % advisories.format_version(libkrun))
-    if report.get("counts", {}).get("unreadable_by_user"):
-        hook = True
-        reasons.append("stale owner-only files were found, so the hook stays as a safety net")
-    if report.get("hooks"):
-        hook = True
-        reasons.append("the hook is already installed and is kept")
-    return {"upgrade": needs_upgrade or bool(libkrun), "hook": hook, "reason": "; ".join(reasons) or "nothing to remedy"}
-
-
-def upgrade_known_none(report, upgrade_settings):
-    """True when the audit (run with check_upgrade) shows that the package cache offers no fixed
-    crun and no fixed libkrun that is needed, and the upgrade role, with these settings, would
-    neither refresh the cache nor install a chosen version, package or file: the role then need not
-    ask the host again."""
-    offered = report.get("upgrade") or {}
-    libkrun_offered = boolean(upgrade_settings.get("upgrade_libkrun", True)) and any(
-        row.get("fixed_offered") for row in offered.get("libkrun") or [])
-    # settings may be strings: "-e upgrade_update_cache=false" gives one
-    return bool(offered.get("checked") and offered.get("fixed_offered") is None and not libkrun_offered
-                and not boolean(upgrade_settings["upgrade_update_cache"]) and not upgrade_settings["upgrade_packages"]
-                and not upgrade_settings["upgrade_version"] and not upgrade_settings["upgrade_package_file"])
-
-
-def pending(report, settings, program_content):
-    """What the remediate role would do on a host, decided from its audit alone: a list of reasons,
-    empty when the host has nothing to do. ``settings`` holds the remediate, upgrade and hook roles'
-    variables as they apply to the host; ``program_content`` is the hook program the hook role ships.
-
-    It errs towards work: a host it cannot judge (no audit, an audit without check_upgrade) has
-    something to do, and the roles themselves then decide exactly.
-    """
-    if not isinstance(report, dict) or "counts" not in report:
-        return ["no audit report"]
-    # A host affected by what remediation fixes always goes on: what cannot be remedied there must
-    # fail it, not pass unseen. What needs a person (a libkrun, a file left alone) is in its report.
-    reasons = ["it is affected"] if report.get("affected") and report.get("fixable", True) else []
-    stale = report["counts"].get("unreadable_by_user", 0)
-    if stale:
-        reasons.append("%d owner-only %s to fix" % (stale, "file" if stale == 1 else "files"))
-    known_none = upgrade_known_none(report, settings)
-    remedy = plan(report, settings["remediate_strategy"], False if known_none else None)
-    if remedy["upgrade"] and not known_none:
+    upgrade = _upgrade(report, strategy, _known_none(report, settings["upgrade"]))
+    hook = _hook(report, strategy, upgrade, settings["hook"])
+    stale = report.get("counts", {}).get("unreadable_by_user", 0)
+    sweep = {"wanted": bool(stale), "clauses": [clause("%d owner-only %s to fix" % (
+        stale, "file" if stale == 1 else "files"), [advisories.FILE_MODE_ADVISORY])] if stale else []}
+    canary = {"wanted": bool(settings["canary"]),
+              "clauses": [clause("the canary runs (remediate_canary)")] if settings["canary"] else []}
+    pending = []
+    if report.get("affected") and report.get("fixable", True):
+        # what cannot be remedied must fail the host in the remediation, not pass unseen
+        pending.append(clause("it is affected", [v["id"] for v in report.get("advisories", [])
+                                                 if v.get("status") == advisories.AFFECTED]))
+    pending += sweep["clauses"]
+    if upgrade["wanted"] and not upgrade["known_none"]:
         what = " or ".join(name for name, needed in (("crun", _crun_needs_upgrade(report)),
-                                                     ("libkrun", _libkrun_upgrade(report))) if needed)
-        reasons.append("a fixed %s may be offered: the upgrade role asks the package manager" % what)
-    if remedy["hook"] and not hooks.in_place(report, settings["hook_program_path"], program_content,
-                                             settings["hook_python"], settings["hook_json_name"],
-                                             settings["hook_dirs"], settings["hook_add_hooks_dir"]):
-        reasons.append("the hook is to be installed or brought up to date")
-    if boolean(settings["remediate_canary"]):
-        reasons.append("the canary runs (remediate_canary)")
-    return reasons
+                                                     ("libkrun", _libkrun_upgrade(report))) if needed) or "crun"
+        pending.append(clause("a fixed %s may be offered: the upgrade role asks the package manager" % what))
+    if hook["wanted"] and not hook["in_place"]:
+        pending.append(clause("the hook is to be installed or brought up to date"))
+    pending += canary["clauses"]
+    return {"strategy": strategy, "upgrade": upgrade, "hook": hook, "sweep": sweep, "canary": canary,
+            "pending": pending}
 
 
 # The fleet-level next steps, in the order a person takes them: (key, what to do, how).

@@ -50,6 +50,82 @@ options:
         package manager does not answer, RV(upgrade.checked) is false and the audit goes on.
     type: bool
     default: false
+  remediation:
+    description:
+      - The remediation's settings as they apply to this host; when given, the result has RV(plan), what the
+        C(fleetfix.crun.remediate) role does here and why. The remediate role passes its own, the upgrade role's and
+        the hook role's variables (C(remediate_strategy), C(upgrade_*), C(hook_*)), so Ansible's variable precedence
+        decides them; the defaults below are those roles' defaults.
+      - Set O(check_upgrade) with it, or the plan cannot know that no fixed crun is offered and leaves the upgrade
+        pending.
+    type: dict
+    suboptions:
+      strategy:
+        description: C(remediate_strategy).
+        type: str
+        choices: [auto, upgrade, hook, upgrade_and_hook]
+        default: auto
+      canary:
+        description: C(remediate_canary).
+        type: bool
+        default: false
+      upgrade:
+        description: The upgrade role's settings.
+        type: dict
+        default: {}
+        suboptions:
+          update_cache:
+            description: C(upgrade_update_cache); a refresh may bring a fixed version, so the upgrade stays pending.
+            type: bool
+            default: true
+          packages:
+            description: C(upgrade_packages).
+            type: list
+            elements: str
+            default: []
+          version:
+            description: C(upgrade_version).
+            type: str
+            default: ""
+          package_file:
+            description: C(upgrade_package_file).
+            type: str
+            default: ""
+          libkrun:
+            description: C(upgrade_libkrun).
+            type: bool
+            default: true
+      hook:
+        description: The hook role's settings.
+        type: dict
+        default: {}
+        suboptions:
+          program_path:
+            description: C(hook_program_path).
+            type: str
+            default: /usr/local/libexec/fleetfix-krun-hook
+          program_sha256:
+            description:
+              - The SHA-256 of the hook program the hook role ships. Without it the hook cannot be seen to be in
+                place, and a host that wants the hook has it pending.
+            type: str
+          python:
+            description: C(hook_python).
+            type: str
+            default: /usr/bin/python3
+          json_name:
+            description: C(hook_json_name).
+            type: str
+            default: 50-fleetfix-krun.json
+          dirs:
+            description: C(hook_dirs).
+            type: list
+            elements: str
+            default: []
+          add_hooks_dir:
+            description: C(hook_add_hooks_dir).
+            type: str
+            default: ""
 seealso:
   - module: fleetfix.crun.crun_info
   - module: fleetfix.crun.krun_config
@@ -290,6 +366,28 @@ coverage:
   type: dict
   sample: {"complete": false, "not_examined": [{"path": "/var/lib/containers/storage/zfs",
            "why": "storage driver zfs: its layers are not examined (this audit reads overlay, vfs, btrfs, aufs layers)"}]}
+plan:
+  description:
+    - What the C(fleetfix.crun.remediate) role does on this host and why, with O(remediation) only; it is not
+      written to the facts file.
+    - C(upgrade), C(hook), C(sweep) and C(canary) each have C(wanted) and C(clauses), the reasons, each a dict with
+      C(text), C(advisories) (the advisory ids it answers) and C(evidence) (what on the host shows it).
+    - C(upgrade.known_none) - the audit's package check shows that nothing fixed is offered and the settings ask for
+      no refresh or chosen version, so the upgrade role is not run.
+    - C(hook.in_place) - this exact hook is already in every hooks directory the host reads.
+      C(hook.if_no_fixed_crun) - the hook is installed if the upgrade role finds no fixed crun.
+    - C(pending) - the clauses of what is left to do; empty when the host is done after its audit.
+  returned: when O(remediation) is given
+  type: dict
+  sample: {"strategy": "auto", "pending": [{"text": "1 owner-only file to fix", "advisories": ["crun-1685"],
+           "evidence": []}],
+           "upgrade": {"wanted": false, "known_none": true, "clauses": []},
+           "hook": {"wanted": true, "if_no_fixed_crun": false, "in_place": true, "clauses": [
+             {"text": "the hook is already installed and is kept", "advisories": ["crun-1685"],
+              "evidence": ["/usr/share/containers/oci/hooks.d/50-fleetfix-krun.json"]}]},
+           "sweep": {"wanted": true, "clauses": [{"text": "1 owner-only file to fix", "advisories": ["crun-1685"],
+                                                  "evidence": []}]},
+           "canary": {"wanted": false, "clauses": []}}
 errors:
   description: What could not be read, with the reason; the audit went on without it, and the verdict says so.
   returned: always
@@ -305,7 +403,7 @@ from ansible_collections.fleetfix.crun.plugins.module_utils._audit import audit
 from ansible_collections.fleetfix.crun.plugins.module_utils._hostfs import module_runner
 from ansible_collections.fleetfix.crun.plugins.module_utils._files import write_json_atomically
 from ansible_collections.fleetfix.crun.plugins.module_utils._params import (
-    DISCOVERY_SPEC, HOST_ROOT_SPEC, STORAGE_SPEC, argument_spec, problem)
+    DISCOVERY_SPEC, HOST_ROOT_SPEC, REMEDIATION_SPEC, STORAGE_SPEC, argument_spec, problem)
 
 
 def main():
@@ -314,6 +412,7 @@ def main():
             HOST_ROOT_SPEC, DISCOVERY_SPEC, STORAGE_SPEC,
             facts_file=dict(type="str", default="/etc/ansible/facts.d/fleetfix_crun.fact"),
             check_upgrade=dict(type="bool", default=False),
+            remediation=dict(type="dict", options=REMEDIATION_SPEC),
         ),
         supports_check_mode=True,
     )
@@ -322,14 +421,15 @@ def main():
         module.fail_json(msg=bad)
     report = audit(module_runner(module), root=module.params["root"], paths=module.params["paths"],
                    timeout=module.params["timeout"],
-                   extra_roots=module.params["storage_roots"], check_upgrade=module.params["check_upgrade"])
+                   extra_roots=module.params["storage_roots"], check_upgrade=module.params["check_upgrade"],
+                   remediation=module.params["remediation"])
     result = dict(report, changed=False, ansible_facts={"fleetfix_crun": report})
     facts_file = module.params["facts_file"]
     if facts_file:
         try:
             # What the package cache offers and when the audit ran are not part of the verdict; keeping
             # them out keeps the file stable, so an unchanged host is not reported as changed.
-            verdict = dict((key, value) for key, value in report.items() if key not in ("upgrade", "audited_at"))
+            verdict = dict((key, value) for key, value in report.items() if key not in ("upgrade", "audited_at", "plan"))
             changed, before, after = write_json_atomically(facts_file, verdict, module.check_mode, mode=0o600)
         except (IOError, OSError) as exc:
             module.fail_json(msg="could not write facts file %s: %s" % (facts_file, to_native(exc)), **result)

@@ -57,7 +57,7 @@ def grouped_for_remediation(result):
     for play in result.data["plays"]:
         for task in play["tasks"]:
             if "Put the hosts with something to do into the group" in task["task"]["name"]:
-                return [item["item"]["key"] for host in task["hosts"].values() for item in host.get("results", [])]
+                return [item["item"] for host in task["hosts"].values() for item in host.get("results", [])]
     raise AssertionError("the decision task did not run")
 
 
@@ -84,8 +84,8 @@ def test_remediate_in_check_mode_plans_only_the_affected_host(fleet, tmp_path, e
     check = run("fleetfix.crun.remediate", fleet, tmp_path, env, "--check", "-e", "upgrade_update_cache=false")
     assert check.rc == 4, (check.rc, check.failure_messages(), check.stderr)
     assert grouped_for_remediation(check) == ["web-01"]
-    assert check.results("Keep the audit from before remediation", host="web-01")
-    assert not check.results("Keep the audit from before remediation", host="db-01")
+    assert check.results("Keep the audit and plan from before remediation", host="web-01")
+    assert not check.results("Keep the audit and plan from before remediation", host="db-01")
     report = json.loads((tmp_path / "reports/fleet.json").read_text())
     assert (report["affected_hosts"], report["no_data_hosts"]) == (["web-01"], ["gone-01"])
     assert warnings(check) == []

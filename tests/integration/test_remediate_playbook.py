@@ -53,9 +53,18 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
 
     run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path), env=host.env)
     assert run.rc == 0, run.failure_messages()
-    # Debian 12 offers no fixed crun and the cache is not refreshed: the audit's answer is enough.
-    assert run.results("Upgrade crun when a fixed version is offered")[0].get("skipped") is True
-    assert run.results("Record what the upgrade did")[0]["ansible_facts"]["upgrade_result"]["available"] is False
+    # Debian 12 offers no fixed crun and the cache is not refreshed: the plan in the audit says so, the
+    # upgrade role is not run and the hook mitigates.
+    plan = run.results("Record what the remediation did")[0]["ansible_facts"]["remediate_result"]["plan"]
+    assert plan["upgrade"]["wanted"] and plan["upgrade"]["known_none"]
+    assert [c["text"] for c in plan["hook"]["clauses"]] == [
+        "no fixed crun is offered, so the hook mitigates it",
+        "stale owner-only files were found, so the hook stays as a safety net"]
+    assert [c["text"] for c in plan["pending"]] == [
+        "it is affected", "1 owner-only file to fix", "the hook is to be installed or brought up to date",
+        "the canary runs (remediate_canary)"]
+    assert run.results("Upgrade crun")[0].get("skipped") is True
+    assert run.results("Upgrade crun when a fixed version is offered") == []
     assert host.config_mode(stale) == 0o444
     assert os.path.exists(hook_json)
     canary = run.results("Run the canary container")[0]
@@ -70,17 +79,18 @@ def test_remediate_fixes_mitigates_is_idempotent_and_rolls_back(playbook, host, 
     assert again.rc == 0 and again.stats["changed"] == 0, [
         t["task"]["name"] for p in again.data["plays"] for t in p["tasks"] if t["hosts"].get("localhost", {}).get("changed")]
     # On a remediated host only the audit goes to the host: the hook is seen in place, nothing is offered.
-    assert again.results("Place (or remove) the hook program and its hook JSON where podman and CRI-O read hooks")[0] \
-        .get("skipped") is True
-    assert again.results("Record where the hook is installed")[0]["ansible_facts"]["hook_result"] == \
-        {"changed": False, "installed_dirs": [host.hooks_dir]}
+    assert again.results("Install the hook")[0].get("skipped") is True
+    assert again.results("Place (or remove) the hook program and its hook JSON where podman and CRI-O read hooks") == []
+    again_plan = again.results("Record what the remediation did")[0]["ansible_facts"]["remediate_result"]["plan"]
+    assert again_plan["hook"]["in_place"] and [c["text"] for c in again_plan["pending"]] == [
+        "the canary runs (remediate_canary)"]
     # With nothing to do (no canary asked for), the host leaves after its audit: the decision is one
     # task for the play, and no task of the remediation play runs.
     done = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, remediate_canary=False), env=host.env)
     assert done.rc == 0 and done.stats["changed"] == 0, done.failure_messages()
     assert done.results("Put the hosts with something to do")[0]["results"] == []
     assert len(done.results("Audit crun and container storage")) == 1
-    assert done.results("Keep the audit from before remediation") == []
+    assert done.results("Keep the audit and plan from before remediation") == []
     fleet = json.loads((tmp_path / "reports" / "fleet.json").read_text())
     assert (fleet["hosts_total"], fleet["hosts"][0]["host"], fleet["hosts"][0]["status"]) == (1, "localhost", "mitigated")
     check_after = playbook("fleetfix.crun.remediate", "--check", *extra_vars(tmp_path), env=host.env)

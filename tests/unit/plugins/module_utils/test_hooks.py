@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 
@@ -207,6 +208,10 @@ def test_a_hooks_directory_linked_out_of_the_image_is_read_inside_it(tmp_path):
 
 
 # Whether an audit report shows exactly the hook the hook role writes (hooks.in_place), on real audits.
+def sha256(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def audit(root):
     return _audit.audit(run_process, root=str(root), timeout=2)
 
@@ -216,7 +221,8 @@ def test_the_report_tells_the_hook_is_in_place_exactly(tmp_path):
     report = audit(tmp_path)
     assert report["hooks_dirs"] == ["/usr/share/containers/oci/hooks.d"]
     assert report["hook_files"][0]["program_mode"] == "0755"
-    assert hooks.in_place(report, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is True
+    assert hooks.in_place(report, HOOK_PROGRAM, sha256("# hook\n"), "/usr/bin/python3", HOOK_NAME) is True
+    assert hooks.in_place(report, HOOK_PROGRAM, None, "/usr/bin/python3", HOOK_NAME) is False
 
 
 @pytest.mark.parametrize("change", ["content", "python", "mode", "another_dir", "name"])
@@ -231,8 +237,8 @@ def test_any_difference_means_the_hook_is_not_in_place(tmp_path, change):
     report = audit(tmp_path)
     content = "# hook, newer\n" if change == "content" else "# hook\n"
     name = "60-other.json" if change == "name" else HOOK_NAME
-    assert hooks.in_place(report, HOOK_PROGRAM, content, "/usr/bin/python3", name) is False
+    assert hooks.in_place(report, HOOK_PROGRAM, sha256(content), "/usr/bin/python3", name) is False
 
 
 def test_an_empty_report_never_says_in_place():
-    assert hooks.in_place({}, HOOK_PROGRAM, "# hook\n", "/usr/bin/python3", HOOK_NAME) is False
+    assert hooks.in_place({}, HOOK_PROGRAM, sha256("# hook\n"), "/usr/bin/python3", HOOK_NAME) is False

@@ -1,44 +1,110 @@
+import hashlib
 import os
 
 import pytest
+import yaml
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _hooks, _remediate as remediate
-from ansible_collections.fleetfix.crun.plugins.plugin_utils._role_defaults import role_file
-from support import (HOOK_NAME, HOOK_PROGRAM, StorageTree, install_hook_as_the_role_does, link, run_process,
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import REMEDIATION_SPEC
+from support import (HOOK_NAME, REPO, StorageTree, install_hook_as_the_role_does, link, run_process,
                      stand_in_crun, write)
-from ansible_collections.fleetfix.crun.plugins.module_utils._remediate import plan
+
+with open(os.path.join(REPO, "roles", "hook", "files", _hooks.PROGRAM_NAME), encoding="utf-8", newline="") as _handle:
+    SHIPPED_HOOK = _handle.read()
 
 
-def report(runtime_status="not_applicable", stale=0, hooks=()):
-    return {"runtimes": [{"advisories": [{"id": "crun-1685", "status": runtime_status}]}],
-            "counts": {"unreadable_by_user": stale}, "hooks": list(hooks)}
+def settings(strategy="auto", canary=False, upgrade=None, hook=None):
+    """host_audit's remediation option as AnsibleModule hands it over: every sub-option filled in."""
+    spec = REMEDIATION_SPEC
+    return {"strategy": strategy, "canary": canary,
+            "upgrade": dict(dict((k, v["default"]) for k, v in spec["upgrade"]["options"].items()),
+                            **dict({"update_cache": False}, **(upgrade or {}))),
+            "hook": dict(dict((k, v.get("default")) for k, v in spec["hook"]["options"].items()),
+                         **dict({"program_sha256": hashlib.sha256(SHIPPED_HOOK.encode("utf-8")).hexdigest()},
+                                **(hook or {})))}
 
 
-@pytest.mark.parametrize("host, available, expected", [
-    (report("affected"), None, (True, False)),
-    (report("affected"), True, (True, False)),
-    (report("affected"), False, (True, True)),
-    (report("fixed", stale=3), None, (False, True)),
-    (report("mitigated", hooks=["/h.json"]), False, (True, True)),
-    (report("fixed", hooks=["/h.json"]), None, (False, True)),
-    (report("not_applicable"), None, (False, False)),
+def plan(report, strategy="auto", **change):
+    return remediate.plan(report, settings(strategy, **change))
+
+
+def texts(clauses):
+    return [c["text"] for c in clauses]
+
+
+def pending(report, **change):
+    return texts(plan(report, change.pop("strategy", "auto"), **change)["pending"])
+
+
+def report(runtime_status="not_applicable", stale=0, hooks=(), offered=None):
+    found = {"runtimes": [{"path": "/usr/bin/crun", "version": "1.20",
+                           "advisories": [{"id": "crun-1685", "status": runtime_status}]}],
+             "counts": {"unreadable_by_user": stale}, "hooks": list(hooks)}
+    if offered is not None:
+        found["upgrade"] = offered
+    return found
+
+
+NOTHING_OFFERED = {"checked": True, "needed": {"crun": "1.21"}, "manager": "apt", "offered": ["1.20-1"],
+                   "fixed_offered": None}
+
+
+@pytest.mark.parametrize("host, expected", [
+    # (upgrade wanted, upgrade known to find nothing, hook wanted, hook if the upgrade finds none)
+    (report("affected"), (True, False, False, True)),
+    (report("affected", offered=NOTHING_OFFERED), (True, True, True, False)),
+    (report("fixed", stale=3), (False, False, True, False)),
+    (report("mitigated", hooks=["/h.json"], offered=NOTHING_OFFERED), (True, True, True, False)),
+    (report("fixed", hooks=["/h.json"]), (False, False, True, False)),
+    (report("not_applicable"), (False, False, False, False)),
 ])
-def test_auto_strategy(host, available, expected):
-    decided = plan(host, "auto", available)
-    assert (decided["upgrade"], decided["hook"]) == expected
-    assert decided["reason"]
+def test_auto_strategy(host, expected):
+    decided = plan(host)
+    assert (decided["upgrade"]["wanted"], decided["upgrade"]["known_none"], decided["hook"]["wanted"],
+            decided["hook"]["if_no_fixed_crun"]) == expected
+    assert all(c["text"] for part in ("upgrade", "hook") for c in decided[part]["clauses"])
+
+
+def test_each_reason_names_its_advisory_and_its_evidence():
+    decided = plan(report("affected", stale=2, offered=NOTHING_OFFERED))
+    assert decided["upgrade"]["clauses"][0] == {"text": "an affected crun should be upgraded",
+                                                "advisories": ["crun-1685"], "evidence": ["/usr/bin/crun 1.20"]}
+    assert texts(decided["hook"]["clauses"]) == [
+        "no fixed crun is offered, so the hook mitigates it",
+        "stale owner-only files were found, so the hook stays as a safety net"]
+    assert decided["hook"]["clauses"][1]["evidence"] == ["2 file(s)"]
+    assert decided["sweep"] == {"wanted": True, "clauses": [
+        {"text": "2 owner-only files to fix", "advisories": ["crun-1685"], "evidence": []}]}
 
 
 @pytest.mark.parametrize("strategy, expected", [
     ("upgrade", (True, False)), ("hook", (False, True)), ("upgrade_and_hook", (True, True))])
 def test_explicit_strategies_do_what_they_say(strategy, expected):
     decided = plan(report("not_applicable"), strategy)
-    assert (decided["upgrade"], decided["hook"]) == expected
+    assert (decided["upgrade"]["wanted"], decided["hook"]["wanted"]) == expected
+    assert texts(decided["hook" if "hook" in strategy else "upgrade"]["clauses"]) == ["remediate_strategy is " + strategy]
 
 
 def test_an_unknown_strategy_names_the_variable():
     with pytest.raises(ValueError, match="remediate_strategy must be one of"):
         plan(report(), "fast")
+
+
+def test_the_modules_defaults_are_the_roles_defaults():
+    """host_audit's remediation option documents the roles' defaults; a role changing one must change it too."""
+    def defaults(role):
+        with open(os.path.join(REPO, "roles", role, "defaults", "main.yml")) as handle:
+            return yaml.safe_load(handle)
+    spec = REMEDIATION_SPEC
+    assert (spec["strategy"]["default"], spec["canary"]["default"]) == (
+        defaults("remediate")["remediate_strategy"], defaults("remediate")["remediate_canary"])
+    for role, part in (("upgrade", "upgrade"), ("hook", "hook")):
+        role_defaults = defaults(role)
+        for name, option in spec[part]["options"].items():
+            variable = "%s_%s" % (role, name)
+            if name == "program_sha256":
+                continue  # the role ships the program; the remediate role passes its digest
+            assert option["default"] == role_defaults[variable], variable
 
 
 def test_an_old_libkrun_is_named_as_its_own_action_and_the_upgrade_is_libkruns_alone():
@@ -50,25 +116,17 @@ def test_an_old_libkrun_is_named_as_its_own_action_and_the_upgrade_is_libkruns_a
     assert action.startswith("upgrade libkrun to 1.8 or newer: ")
     assert action.endswith("fleetfix.crun.remediate upgrades it where the package manager offers a fixed one")
     assert "upgrade crun" not in action and "fleetfix.crun.remediate does this" not in action
-    decided = remediate.plan(report)
-    assert (decided["upgrade"], decided["hook"]) == (True, False)
-    assert decided["reason"] == "an affected libkrun should be upgraded to 1.8 or newer (no hook helps)"
+    decided = plan(report)
+    assert (decided["upgrade"]["wanted"], decided["hook"]["wanted"]) == (True, False)
+    assert decided["upgrade"]["clauses"] == [{"text": "an affected libkrun should be upgraded to 1.8 or newer (no hook "
+                                                      "helps)", "advisories": ["libkrun-command"], "evidence": []}]
 
 
 def audit(root):
     return _audit.audit(run_process, root=str(root), timeout=2)
 
 
-# What the remediate playbook decides from an audit alone (remediate.pending), on real audit reports.
-SHIPPED_HOOK = role_file("hook", _hooks.PROGRAM_NAME)
-DEFAULT_SETTINGS = dict(remediate_strategy="auto", remediate_canary=False, upgrade_update_cache=False,
-                        upgrade_packages=[], upgrade_version="", upgrade_package_file="", upgrade_libkrun=True,
-                        hook_program_path=HOOK_PROGRAM, hook_python="/usr/bin/python3", hook_json_name=HOOK_NAME,
-                        hook_dirs=[], hook_add_hooks_dir="")
-NOTHING_OFFERED = {"checked": True, "needed": {"crun": "1.21"}, "manager": "apt", "offered": ["1.20-1"],
-                   "fixed_offered": None}
-
-
+# What the remediate playbook decides from an audit alone (plan()["pending"]), on real audit reports.
 def remediated_host(root, offered=None):
     """A crun 1.20 host mitigated by the hook this collection ships; the package check's answer as
     host_audit's check_upgrade gives it (asked of no package manager here)."""
@@ -84,31 +142,29 @@ def remediated_host(root, offered=None):
 def test_a_remediated_host_has_nothing_pending(tmp_path):
     report = remediated_host(tmp_path)
     assert report["status"] == "mitigated"
-    assert remediate.pending(report, DEFAULT_SETTINGS, SHIPPED_HOOK) == []
-    # what "-e upgrade_update_cache=false -e remediate_canary=no" gives: strings
-    as_typed = dict(DEFAULT_SETTINGS, upgrade_update_cache="false", remediate_canary="no")
-    assert remediate.pending(report, as_typed, SHIPPED_HOOK) == []
+    assert pending(report) == []
 
 
 @pytest.mark.parametrize("change, needle", [
-    ({"upgrade_update_cache": True}, "a fixed crun may be offered"),
-    ({"upgrade_version": "1.21-1"}, "a fixed crun may be offered"),
-    ({"hook_program_path": "/opt/hook"}, "the hook is to be installed"),
-    ({"hook_dirs": ["/etc/containers/oci/hooks.d"]}, "the hook is to be installed"),
-    ({"remediate_canary": True}, "the canary runs"),
+    ({"upgrade": {"update_cache": True}}, "a fixed crun may be offered"),
+    ({"upgrade": {"version": "1.21-1"}}, "a fixed crun may be offered"),
+    ({"hook": {"program_path": "/opt/hook"}}, "the hook is to be installed"),
+    ({"hook": {"dirs": ["/etc/containers/oci/hooks.d"]}}, "the hook is to be installed"),
+    ({"hook": {"program_sha256": None}}, "the hook is to be installed"),
+    ({"canary": True}, "the canary runs"),
 ])
 def test_settings_that_ask_for_more_make_the_host_pending(tmp_path, change, needle):
-    reasons = remediate.pending(remediated_host(tmp_path), dict(DEFAULT_SETTINGS, **change), SHIPPED_HOOK)
+    reasons = pending(remediated_host(tmp_path), **change)
     assert any(needle in r for r in reasons), reasons
 
 
 def test_an_offered_fix_an_unchecked_cache_or_a_newer_hook_program_make_the_host_pending(tmp_path):
     offered = remediated_host(tmp_path, dict(NOTHING_OFFERED, offered=["1.21-1"], fixed_offered="1.21-1"))
-    assert remediate.pending(offered, DEFAULT_SETTINGS, SHIPPED_HOOK) == [
-        "a fixed crun may be offered: the upgrade role asks the package manager"]
+    assert pending(offered) == ["a fixed crun may be offered: the upgrade role asks the package manager"]
     unchecked = dict(offered, upgrade={"checked": False, "error": "apt-cache: timed out"})
-    assert remediate.pending(unchecked, DEFAULT_SETTINGS, SHIPPED_HOOK)
-    assert remediate.pending(dict(offered, upgrade=NOTHING_OFFERED), DEFAULT_SETTINGS, SHIPPED_HOOK + "# newer\n") == [
+    assert pending(unchecked)
+    newer = hashlib.sha256((SHIPPED_HOOK + "# newer\n").encode("utf-8")).hexdigest()
+    assert pending(dict(offered, upgrade=NOTHING_OFFERED), hook={"program_sha256": newer}) == [
         "the hook is to be installed or brought up to date"]
 
 
@@ -117,14 +173,12 @@ def test_stale_files_an_affected_host_or_no_report_are_pending(tmp_path):
     StorageTree(tmp_path).add_krun_config("stale", 0o700)
     stale = audit(tmp_path)
     stale["upgrade"] = NOTHING_OFFERED
-    assert remediate.pending(stale, DEFAULT_SETTINGS, SHIPPED_HOOK) == ["1 owner-only file to fix"]
+    assert pending(stale) == ["1 owner-only file to fix"]
     os.unlink(os.path.join(str(tmp_path), "usr/share/containers/oci/hooks.d", HOOK_NAME))
     bare = audit(tmp_path)
     bare["upgrade"] = NOTHING_OFFERED
-    assert bare["affected"] and remediate.pending(bare, dict(DEFAULT_SETTINGS, remediate_strategy="upgrade"),
-                                                  SHIPPED_HOOK) == ["it is affected", "1 owner-only file to fix"]
+    assert bare["affected"] and pending(bare, strategy="upgrade") == ["it is affected", "1 owner-only file to fix"]
     assert report["status"] == "mitigated"
-    assert remediate.pending(None, DEFAULT_SETTINGS, SHIPPED_HOOK) == ["no audit report"]
 
 
 def test_what_needs_a_person_does_not_count_against_the_remediation(tmp_path):
@@ -143,7 +197,7 @@ def test_what_needs_a_person_does_not_count_against_the_remediation(tmp_path):
         "libkrun-env-escapes: upgrade libkrun to 1.18.1 or newer: fleetfix.crun.remediate does it where the "
         "package manager offers one (neither a crun upgrade nor the hook helps)",
         "1 .krun_config.json left alone that break a container (see each file's error)"]
-    assert "it is affected" not in remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook"))
+    assert "it is affected" not in pending(report)
 
 
 def libkrun_offered(*offered, **extra):
@@ -171,7 +225,7 @@ def test_a_libkrun_with_no_fixed_version_offered_needs_a_person_and_no_remediati
     assert report["needs_person"] == [
         "libkrun-env-escapes: upgrade libkrun to 1.18.1 or newer: no fixed version offered (the package cache offers "
         "libkrun 1.17.4-1) (neither a crun upgrade nor the hook helps)"]
-    assert remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook")) == []
+    assert pending(report) == []
     assert "no fixed libkrun is offered for libkrun: a person must find one" in remediate.recommended_action(report)
 
 
@@ -180,9 +234,7 @@ def test_a_libkrun_with_a_fixed_version_offered_is_the_remediations_to_upgrade(t
     upgrade = libkrun_offered("1.17.4-1", "1.18.1-1")
     report.update(upgrade=upgrade, needs_person=_audit.libkrun_left(report["advisories"], upgrade))
     assert report["needs_person"] == []
-    assert remediate.plan(report)["upgrade"] is True
-    assert remediate.pending(report, DEFAULT_SETTINGS, role_file("hook", "fleetfix-krun-hook")) == [
-        "a fixed libkrun may be offered: the upgrade role asks the package manager"]
-    assert remediate.pending(report, dict(DEFAULT_SETTINGS, upgrade_libkrun=False),
-                             role_file("hook", "fleetfix-krun-hook")) == []
+    assert plan(report)["upgrade"]["wanted"] is True
+    assert pending(report) == ["a fixed libkrun may be offered: the upgrade role asks the package manager"]
+    assert pending(report, upgrade={"libkrun": False}) == []
     assert "a person must find one" not in remediate.recommended_action(report)
