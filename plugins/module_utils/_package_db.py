@@ -2,7 +2,8 @@
 # Copyright: fleetfix.crun contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The package databases (dpkg, rpm): which installed package owns a file, and its version.
+"""The package databases, one adapter each (Dpkg, Rpm): which installed package owns a file, and
+its version.
 
 What the package managers on top of them offer and install (apt, dnf, yum, zypper) is _packages;
 an audit needs only this module, so it never compiles that one.
@@ -23,33 +24,92 @@ DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"
 # dpkg's status file holds every installed package (a few MB on a large host).
 DPKG_STATUS_LIMIT = 256 * 1024 * 1024
-# The package managers that work on each database.
-FOR_DATABASE = {"dpkg": ("apt",), "rpm": ("dnf", "yum", "zypper")}
+
+
+class Database(object):
+    """One package database and its query client (``tool``: the client's path): who owns a file."""
+
+    name = client = None
+
+    def __init__(self, tool):
+        self.tool = tool
+
+    @classmethod
+    def here(cls, root):
+        """Whether this database is under ``root``."""
+        raise NotImplementedError
+
+    def owner(self, root, path, timeout, runner):
+        """(name, version) of the installed package that owns host ``path``, or None."""
+        raise NotImplementedError
+
+
+class Dpkg(Database):
+    name, client = "dpkg", "dpkg-query"
+
+    @classmethod
+    def here(cls, root):
+        return hostfs.stat_followed(root, DPKG_STATUS) is not None
+
+    def owner(self, root, path, timeout, runner):
+        fast = _dpkg_owner_from_files(root, path)
+        if fast:
+            return fast
+        admindir = root.join("/var/lib/dpkg")
+        rc, out, _err = runner([self.tool, "--admindir", admindir, "-S", path], timeout)
+        if rc != 0:
+            return None
+        for line in out.splitlines():
+            names, sep, owned = line.partition(": ")
+            if sep and owned.strip() == path and not line.startswith("diversion"):
+                name = names.split(",")[0].strip()
+                rc, version, _err = runner([self.tool, "--admindir", admindir, "-W", "-f", "${Version}", name], timeout)
+                return (name.split(":")[0], version.strip()) if rc == 0 and version.strip() else None
+        return None
+
+
+class Rpm(Database):
+    name, client = "rpm", "rpm"
+
+    @classmethod
+    def here(cls, root):
+        return any(stat.S_ISDIR(getattr(hostfs.stat_followed(root, d), "st_mode", 0)) for d in RPM_DB_DIRS)
+
+    def owner(self, root, path, timeout, runner):
+        rc, out, _err = runner([self.tool, "--root", root.path, "-qf", "--qf",
+                                "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n", path], timeout)
+        if rc != 0 or "\t" not in out:
+            return None
+        name, version = out.splitlines()[0].split("\t", 1)
+        if version.startswith("0:"):
+            version = version[2:]
+        return name, version
+
+
+DATABASES = (Dpkg, Rpm)
 
 
 def present(root):
-    """The package databases present under root that this host has a client for."""
-    managers = []
-    dpkg_query = hostfs.which("dpkg-query")
-    if dpkg_query and hostfs.stat_followed(root, DPKG_STATUS) is not None:
-        managers.append(("dpkg", dpkg_query))
-    rpm = hostfs.which("rpm")
-    if rpm and any(stat.S_ISDIR(getattr(hostfs.stat_followed(root, d), "st_mode", 0)) for d in RPM_DB_DIRS):
-        managers.append(("rpm", rpm))
-    return managers
+    """The package databases under root that this host has a query client for."""
+    found = []
+    for cls in DATABASES:
+        tool = hostfs.which(cls.client)
+        if tool and cls.here(root):
+            found.append(cls(tool))
+    return found
 
 
-def owner(root, paths, managers, timeout, runner):
-    """Which installed package owns the first of ``paths`` any manager knows; or None."""
-    for manager, tool in managers:
+def owner(root, paths, databases, timeout, runner):
+    """Which installed package owns the first of ``paths`` any of ``databases`` knows; or None."""
+    for database in databases:
         for path in paths:
             try:
-                owner = _owner(manager, tool, root, path, timeout, runner)
+                found = database.owner(root, path, timeout, runner)
             except (hostfs.CommandTimeout, OSError):
-                owner = None
-            if owner:
-                name, version = owner
-                return {"manager": manager, "name": name, "version": version,
+                found = None
+            if found:
+                name, version = found
+                return {"manager": database.name, "name": name, "version": version,
                         "upstream_version": advisories.format_version(advisories.parse_version(version))}
     return None
 
@@ -94,29 +154,3 @@ def _dpkg_installed_version(root, name):
             return fields.get("Version")
         start = text.find("\n" + marker, start + 1)
     return None
-
-
-def _owner(manager, tool, root, path, timeout, runner):
-    if manager == "dpkg":
-        fast = _dpkg_owner_from_files(root, path)
-        if fast:
-            return fast
-        admindir = root.join("/var/lib/dpkg")
-        rc, out, _err = runner([tool, "--admindir", admindir, "-S", path], timeout)
-        if rc != 0:
-            return None
-        for line in out.splitlines():
-            names, sep, owned = line.partition(": ")
-            if sep and owned.strip() == path and not line.startswith("diversion"):
-                name = names.split(",")[0].strip()
-                rc, version, _err = runner([tool, "--admindir", admindir, "-W", "-f", "${Version}", name], timeout)
-                return (name.split(":")[0], version.strip()) if rc == 0 and version.strip() else None
-        return None
-    rc, out, _err = runner([tool, "--root", root.path, "-qf", "--qf", "%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
-                            path], timeout)
-    if rc != 0 or "\t" not in out:
-        return None
-    name, version = out.splitlines()[0].split("\t", 1)
-    if version.startswith("0:"):
-        version = version[2:]
-    return name, version

@@ -4,8 +4,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Ask the host's package manager for a fixed crun, and install it.
 
-One small adapter per package manager (apt, dnf/yum, zypper): the versions the configured
-repositories offer, and the command that installs a package, a pinned version or a package file.
+One adapter per package manager (Apt, Dnf, Yum, Zypper): the versions the configured repositories
+offer, and the commands that refresh the cache, install a package, a pinned version or a package
+file, and go back to a version. Who owns a file, and its installed version, is the package
+database's (_package_db: Dpkg, Rpm), which an audit reads without compiling this module.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,11 +25,9 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
 from ansible_collections.fleetfix.crun.plugins.module_utils import _package_db as package_db
 
-MANAGERS = ("apt", "dnf", "yum", "zypper")
 # Asking for the versions offered parses every package list when apt keeps no binary cache (about
 # 1 s of CPU per host); on a busy host that takes far longer than a crun --version may.
 OFFERED_TIMEOUT = 60
-# Which package managers can serve a package database.
 _LOCK_PATTERNS = (
     re.compile(r"Could not get lock|Unable to acquire the dpkg frontend lock|dpkg was interrupted"),
     re.compile(r"Waiting for process with pid|another copy is running|Existing lock", re.I),
@@ -46,44 +46,159 @@ class PackageError(Exception):
     pass
 
 
-def find_manager(database=None):
-    """The first package manager binary present (for the given package database, if known)."""
-    for manager in package_db.FOR_DATABASE.get(database, MANAGERS):
-        path = hostfs.which("apt-get" if manager == "apt" else manager)
-        if path:
-            return manager, path
-    return None, None
+class Manager(object):
+    """One package manager on the host (``tool``: the path of its binary): the versions its
+    repositories offer, and the commands that refresh its cache, install and go back to a version.
+    ``database`` is the package database it works on (_package_db)."""
+
+    name = binary = database = None
+    separator = "="
+
+    def __init__(self, tool):
+        self.tool = tool
+
+    def available_versions(self, name, timeout, runner):
+        """Every version of ``name`` that the package manager would install (newest first where
+        known). Only binary packages for this host's architecture (or architecture-independent
+        ones) count: a source package, another architecture's build or a version pinned away is
+        offered by no repository in the sense that matters here."""
+        raise NotImplementedError
+
+    def update_argv(self):
+        raise NotImplementedError
+
+    def update_cache(self, timeout, runner):
+        rc, out, err = runner(self.update_argv(), timeout)
+        _check(rc, out + "\n" + err, "refreshing the %s package cache" % self.name)
+
+    def file_version_argv(self, path):
+        return ["rpm", "-qp", "--qf", "%{VERSION}-%{RELEASE}", path]
+
+    def package_file_version(self, path, timeout, runner):
+        """The version inside an offline package file."""
+        rc, out, err = runner(self.file_version_argv(path), timeout)
+        _check(rc, err, "reading the version of %s" % path)
+        return out.strip()
+
+    def targets(self, packages, package_file=None):
+        """What one transaction installs: ``packages`` is a list of (name, version or None for the
+        newest), ``package_file`` a package file to install with them."""
+        targets = [package_file if package_file.startswith("/") else "./" + package_file] if package_file else []
+        return targets + ["%s%s%s" % (name, self.separator, version) if version else name
+                          for name, version in packages]
+
+    def install_argv(self, packages, package_file=None):
+        raise NotImplementedError
+
+    def install(self, packages, package_file, timeout, runner):
+        rc, out, err = runner(self.install_argv(packages, package_file), timeout)
+        what = ([package_file] if package_file else []) + ["%s %s" % (n, v) if v else n for n, v in packages]
+        _check(rc, out + "\n" + err, "installing %s" % ", ".join(what))
+
+    def downgrade_argv(self, name, version):
+        """The command that installs exactly ``version`` of ``name``, older than what is installed."""
+        raise NotImplementedError
 
 
-def available_versions(manager, tool, name, timeout, runner):
-    """Every version of ``name`` that the package manager would install (newest first where known).
+class Apt(Manager):
+    name, binary, database = "apt", "apt-get", "dpkg"
 
-    Only binary packages for this host's architecture (or architecture-independent ones) count: a
-    source package, another architecture's build or a version pinned away is offered by no
-    repository in the sense that matters here.
-    """
-    if manager == "apt":
-        rc, out, err = runner([os.path.join(os.path.dirname(tool), "apt-cache"), "policy", name], timeout)
+    def available_versions(self, name, timeout, runner):
+        rc, out, err = runner([os.path.join(os.path.dirname(self.tool), "apt-cache"), "policy", name], timeout)
         _check(rc, err, "apt-cache policy %s" % name)
         return apt_policy_versions(out)
-    if manager in ("dnf", "yum"):
-        rc, out, err = runner([tool, "-q", _DNF_NO_WAIT, "repoquery", "--available", "--qf",
+
+    def update_argv(self):
+        return [self.tool, "update", "-q"]
+
+    def file_version_argv(self, path):
+        return ["dpkg-deb", "--field", path, "Version"]
+
+    def install_argv(self, packages, package_file=None):
+        return [self.tool, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"] \
+            + self.targets(packages, package_file)
+
+    def downgrade_argv(self, name, version):
+        return [self.tool, "install", "-y", "-q", "--allow-downgrades", "--no-install-recommends",
+                "-o", "Dpkg::Options::=--force-confold", "%s=%s" % (name, version)]
+
+
+class Dnf(Manager):
+    name, binary, database = "dnf", "dnf", "rpm"
+    separator = "-"
+
+    def available_versions(self, name, timeout, runner):
+        rc, out, err = runner([self.tool, "-q", _DNF_NO_WAIT, "repoquery", "--available", "--qf",
                                "%{version}-%{release} %{arch}\n", name], timeout)
-        _check(rc, err, "%s repoquery %s" % (manager, name))
+        _check(rc, err, "%s repoquery %s" % (self.name, name))
         return _for_this_arch(line.split() for line in out.splitlines())
-    rc, out, err = runner([tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
-                           "--type", "package", name], timeout)
-    if rc in (6, 104):  # zypper: no repository enabled, or nothing found
-        return []
-    _check(rc, out + "\n" + err, "zypper search %s" % name)
-    rows = []
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        # S | Name | Type | Version | Arch | Repository; the installed package's own row names no
-        # repository but "(System Packages)": it is not something a repository offers.
-        if len(cells) >= 6 and cells[1] == name and cells[2] == "package" and cells[5] != "(System Packages)":
-            rows.append((cells[3], cells[4]))
-    return _for_this_arch(rows)
+
+    def update_argv(self):
+        return [self.tool, "-q", _DNF_NO_WAIT, "makecache"]
+
+    def install_argv(self, packages, package_file=None):
+        return [self.tool, _DNF_NO_WAIT, "install", "-y"] + self.targets(packages, package_file)
+
+    def downgrade_argv(self, name, version):
+        return [self.tool, _DNF_NO_WAIT, "-y", "downgrade", "%s-%s" % (name, version)]
+
+
+class Yum(Dnf):
+    name, binary = "yum", "yum"
+
+
+class Zypper(Manager):
+    name, binary, database = "zypper", "zypper", "rpm"
+
+    def available_versions(self, name, timeout, runner):
+        rc, out, err = runner([self.tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
+                               "--type", "package", name], timeout)
+        if rc in (6, 104):  # zypper: no repository enabled, or nothing found
+            return []
+        _check(rc, out + "\n" + err, "zypper search %s" % name)
+        rows = []
+        for line in out.splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            # S | Name | Type | Version | Arch | Repository; the installed package's own row names no
+            # repository but "(System Packages)": it is not something a repository offers.
+            if len(cells) >= 6 and cells[1] == name and cells[2] == "package" and cells[5] != "(System Packages)":
+                rows.append((cells[3], cells[4]))
+        return _for_this_arch(rows)
+
+    def update_argv(self):
+        return [self.tool, "--non-interactive", "refresh"]
+
+    def update_cache(self, timeout, runner):
+        rc, out, err = runner(self.update_argv(), timeout)
+        if rc == 6:  # no repository enabled: nothing to refresh, nothing offered
+            return
+        _check(rc, out + "\n" + err, "refreshing the zypper package cache")
+
+    def install_argv(self, packages, package_file=None):
+        # a package file is the operator's own choice: zypper would refuse it unless signed
+        return [self.tool, "--non-interactive", "install", "--oldpackage"] \
+            + (["--allow-unsigned-rpm"] if package_file else []) + self.targets(packages, package_file)
+
+    def downgrade_argv(self, name, version):
+        return [self.tool, "--non-interactive", "install", "--oldpackage", "%s=%s" % (name, version)]
+
+
+MANAGERS = (Apt, Dnf, Yum, Zypper)
+
+
+def adapter(name, tool):
+    """The adapter of the package manager called ``name`` (apt, dnf, yum, zypper) whose binary is ``tool``."""
+    return next(cls for cls in MANAGERS if cls.name == name)(tool)
+
+
+def find_manager(database=None):
+    """The first package manager present (for the given package database, if known), or None."""
+    for cls in MANAGERS:
+        if database in (None, cls.database):
+            path = hostfs.which(cls.binary)
+            if path:
+                return cls(path)
+    return None
 
 
 # apt-cache policy's version table: " *** VERSION PRIORITY" or "     VERSION PRIORITY" for each
@@ -160,58 +275,6 @@ def pinned_copy(path):
         return copy, directory
     finally:
         os.close(fd)
-
-
-def package_file_version(manager, path, timeout, runner):
-    """The version inside an offline package file."""
-    if manager == "apt":
-        argv = ["dpkg-deb", "--field", path, "Version"]
-    else:
-        argv = ["rpm", "-qp", "--qf", "%{VERSION}-%{RELEASE}", path]
-    rc, out, err = runner(argv, timeout)
-    _check(rc, err, "reading the version of %s" % path)
-    return out.strip()
-
-
-def update_cache(manager, tool, timeout, runner):
-    argv = {"apt": [tool, "update", "-q"], "zypper": [tool, "--non-interactive", "refresh"]}.get(
-        manager, [tool, "-q", _DNF_NO_WAIT, "makecache"])
-    rc, out, err = runner(argv, timeout)
-    if manager == "zypper" and rc == 6:  # no repository enabled: nothing to refresh, nothing offered
-        return
-    _check(rc, out + "\n" + err, "refreshing the %s package cache" % manager)
-
-
-def install_argv(manager, tool, packages, package_file=None):
-    """The command that installs the fixed packages in one transaction: ``packages`` is a list of
-    (name, version or None for the newest), ``package_file`` a package file to install with them."""
-    separator = {"apt": "=", "zypper": "="}.get(manager, "-")
-    targets = [package_file if package_file.startswith("/") else "./" + package_file] if package_file else []
-    targets += ["%s%s%s" % (name, separator, version) if version else name for name, version in packages]
-    if manager == "apt":
-        return [tool, "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"] \
-            + targets
-    if manager == "zypper":
-        # a package file is the operator's own choice: zypper would refuse it unless signed
-        return [tool, "--non-interactive", "install", "--oldpackage"] \
-            + (["--allow-unsigned-rpm"] if package_file else []) + targets
-    return [tool, _DNF_NO_WAIT, "install", "-y"] + targets
-
-
-def downgrade_argv(manager, tool, name, version):
-    """The command that installs exactly ``version`` of ``name``, older than what is installed."""
-    if manager == "apt":
-        return [tool, "install", "-y", "-q", "--allow-downgrades", "--no-install-recommends",
-                "-o", "Dpkg::Options::=--force-confold", "%s=%s" % (name, version)]
-    if manager == "zypper":
-        return [tool, "--non-interactive", "install", "--oldpackage", "%s=%s" % (name, version)]
-    return [tool, _DNF_NO_WAIT, "-y", "downgrade", "%s-%s" % (name, version)]
-
-
-def install(manager, tool, packages, package_file, timeout, runner):
-    rc, out, err = runner(install_argv(manager, tool, packages, package_file), timeout)
-    what = ([package_file] if package_file else []) + ["%s %s" % (n, v) if v else n for n, v in packages]
-    _check(rc, out + "\n" + err, "installing %s" % ", ".join(what))
 
 
 def _check(rc, output, what):
@@ -311,13 +374,13 @@ def libkrun_reason(rows, unowned, source="the configured repositories offer"):
 
 
 def manager_for(runtimes):
-    """(manager, tool) for the package database that owns the cruns; PackageError when there is none."""
+    """The adapter of the package manager for the database that owns the cruns; PackageError when there is none."""
     database = next((r["package"]["manager"] for r in runtimes if r.get("package")), None)
     database = database or next((r["libkrun_package"]["manager"] for r in runtimes if r.get("libkrun_package")), None)
-    manager, tool = find_manager(database)
+    manager = find_manager(database)
     if manager is None:
-        raise PackageError("no supported package manager (apt, dnf, yum, zypper) was found")
-    return manager, tool
+        raise PackageError("no supported package manager (%s) was found" % ", ".join(cls.name for cls in MANAGERS))
+    return manager
 
 
 def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
@@ -337,18 +400,18 @@ def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
     if not needed and not libkrun:
         return answer
     try:
-        manager, tool = manager_for(runtimes)
+        manager = manager_for(runtimes)
     except PackageError as exc:
         return dict(answer, checked=False, error=str(exc))
     try:
-        versions = available_versions(manager, tool, sorted(needed)[0], timeout, runner) if needed else []
+        versions = manager.available_versions(sorted(needed)[0], timeout, runner) if needed else []
         for row in libkrun:
             del row["target_version"]  # nothing is installed here: what would be is fixed_offered
-            row["offered"] = available_versions(manager, tool, row["name"], timeout, runner)
+            row["offered"] = manager.available_versions(row["name"], timeout, runner)
             row["fixed_offered"] = best_libkrun(row["offered"], libkrun_needed[row["name"]]["minimum"])
     except (PackageError, hostfs.CommandTimeout, OSError) as exc:
-        return dict(answer, checked=False, manager=manager, error="%s: %s" % (manager, exc))
-    return dict(answer, manager=manager, offered=versions, fixed_offered=best_fixed(versions) if needed else None)
+        return dict(answer, checked=False, manager=manager.name, error="%s: %s" % (manager.name, exc))
+    return dict(answer, manager=manager.name, offered=versions, fixed_offered=best_fixed(versions) if needed else None)
 
 
 def upgrade(runner, names=(), version=None, package_file=None, update=True, check_mode=False, timeout=300,
@@ -376,21 +439,21 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
         result["libkrun"] = _libkrun_result(libkrun, [], unowned)
         return result
     names = list(names) or sorted(needed)
-    manager, tool = manager_for(before["runtimes"])
-    result["manager"] = manager
+    manager = manager_for(before["runtimes"])
+    result["manager"] = manager.name
     pinned, copy, install_file, packages, target, crun_offered = None, None, None, [], None, []
     try:
         if update and not check_mode and not package_file:
-            update_cache(manager, tool, timeout, runner)
+            manager.update_cache(timeout, runner)
         if needed and package_file:
             try:
                 copy, pinned = pinned_copy(package_file)
             except (IOError, OSError) as exc:
                 raise PackageError("cannot read the package file %s: %s" % (package_file, hostfs.describe(exc)))
-            crun_offered = [package_file_version(manager, copy, timeout, runner)]
+            crun_offered = [manager.package_file_version(copy, timeout, runner)]
             target = best_fixed(crun_offered)
         elif needed:
-            crun_offered = available_versions(manager, tool, names[0], timeout, runner)
+            crun_offered = manager.available_versions(names[0], timeout, runner)
             target = best_fixed(crun_offered, version)
         if needed and target is None:
             result["upgrade_available"] = False
@@ -406,7 +469,7 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
             packages += [] if package_file else [(name, target) for name in names]
         rows = _libkrun_rows(libkrun_needed)
         for row in rows:
-            row["offered"] = available_versions(manager, tool, row["name"], timeout, runner)
+            row["offered"] = manager.available_versions(row["name"], timeout, runner)
             row["target_version"] = best_libkrun(row["offered"], libkrun_needed[row["name"]]["minimum"])
             packages += [(row["name"], row["target_version"])] if row["target_version"] else []
         result["libkrun"] = _libkrun_result(libkrun, rows, unowned, "the package lists on the host offer"
@@ -414,7 +477,7 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
         result["changed"] = bool(packages or install_file)
         if check_mode or not result["changed"]:
             return result
-        install(manager, tool, packages, install_file, timeout, runner)
+        manager.install(packages, install_file, timeout, runner)
     finally:
         if pinned:
             shutil.rmtree(pinned, ignore_errors=True)
@@ -463,24 +526,24 @@ def rollback(runner, name="crun", version=None, update=True, check_mode=False, t
     if not version:
         raise PackageError("a rollback needs the version to go back to")
     before = crun_info(runner, timeout=min(timeout, 10))
-    manager, tool = manager_for(before["runtimes"])
+    manager = manager_for(before["runtimes"])
     installed = next((r["package"]["version"] for r in before["runtimes"]
                       if r.get("package") and r["package"]["name"] == name), None)
-    result = {"changed": False, "manager": manager, "installed_before": {name: installed}, "target_version": version,
+    result = {"changed": False, "manager": manager.name, "installed_before": {name: installed}, "target_version": version,
               "runtimes": before["runtimes"]}
     if installed == version:
         result["reason"] = "%s %s is installed already" % (name, version)
         return result
     if update and not check_mode:
-        update_cache(manager, tool, timeout, runner)
-    offered = available_versions(manager, tool, name, timeout, runner)
+        manager.update_cache(timeout, runner)
+    offered = manager.available_versions(name, timeout, runner)
     if version not in offered:
         raise PackageError("%s %s is not offered by the configured repositories (they offer %s); nothing was changed"
                            % (name, version, ", ".join(offered) or "no version"))
     result.update(changed=True, reason="%s %s -> %s" % (name, installed or "?", version))
     if check_mode:
         return result
-    rc, out, err = runner(downgrade_argv(manager, tool, name, version), timeout)
+    rc, out, err = runner(manager.downgrade_argv(name, version), timeout)
     _check(rc, out + "\n" + err, "going back to %s %s" % (name, version))
     after = crun_info(runner, timeout=min(timeout, 10))
     result["runtimes"] = after["runtimes"]

@@ -18,7 +18,6 @@ from support import run_process as runner
 
 CALLS = {
     "audit": lambda **kw: audit.audit(runner, **kw),
-    "available_versions": lambda **kw: packages.available_versions(runner=runner, **kw),
     "upgrade": lambda **kw: packages.upgrade(runner, **kw),
     "rollback": lambda **kw: packages.rollback(runner, **kw),
 }

@@ -126,7 +126,7 @@ def apt(tmp_path, monkeypatch):
 
 
 def offered_versions():
-    return packages.available_versions("apt", shutil.which("apt-get"), "crun", 60, run_process)
+    return packages.Apt(shutil.which("apt-get")).available_versions("crun", 60, run_process)
 
 
 def test_a_newer_source_package_is_not_offered(apt):
@@ -146,7 +146,7 @@ def test_a_fixed_binary_package_is_offered_and_installs(apt):
     assert versions == [FIXED, INSTALLED]
     target = packages.best_fixed(versions)
     assert target == FIXED
-    packages.install("apt", shutil.which("apt-get"), [("crun", target)], None, 120, run_process)
+    packages.Apt(shutil.which("apt-get")).install([("crun", target)], None, 120, run_process)
     assert apt.installed_version() == FIXED
     assert os.path.isfile(os.path.join(apt.base, "root", "usr", "bin", "crun"))
 

@@ -27,27 +27,27 @@ class CannedRunner:
 
 def test_dpkg_owner_and_version_are_read_with_the_roots_admindir(tmp_path):
     runner = CannedRunner({"-S": (0, "crun: /usr/bin/crun\n", ""), "-W": (0, "1.8.1-1+deb12u1", "")})
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("dpkg", "/usr/bin/dpkg-query")], 2, runner)
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Dpkg("/usr/bin/dpkg-query")], 2, runner)
     assert owner == {"manager": "dpkg", "name": "crun", "version": "1.8.1-1+deb12u1", "upstream_version": "1.8.1"}
     assert runner.calls[0][1:3] == ["--admindir", str(tmp_path / "var/lib/dpkg")]
 
 
 def test_dpkg_multiarch_owner_name_loses_its_arch(tmp_path):
     runner = CannedRunner({"-S": (0, "crun:amd64: /usr/bin/crun\n", ""), "-W": (0, "1.21-1", "")})
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Dpkg("dpkg-query")], 2, runner)
     assert owner["name"] == "crun" and owner["upstream_version"] == "1.21"
 
 
 def test_rpm_owner_is_read_with_the_root_and_epoch_dropped(tmp_path):
     runner = CannedRunner({"-qf": (0, "crun\t0:1.20-2.fc41\n", "")})
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("rpm", "/usr/bin/rpm")], 2, runner)
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Rpm("/usr/bin/rpm")], 2, runner)
     assert owner == {"manager": "rpm", "name": "crun", "version": "1.20-2.fc41", "upstream_version": "1.20"}
     assert runner.calls[0][1:3] == ["--root", str(tmp_path)]
 
 
 def test_unowned_binary_has_no_package():
     runner = CannedRunner({"-S": (1, "", "dpkg-query: no path found matching pattern /usr/local/bin/crun")})
-    assert package_db.owner("/", ["/usr/local/bin/crun"], [("dpkg", "dpkg-query")], 2, runner) is None
+    assert package_db.owner("/", ["/usr/local/bin/crun"], [package_db.Dpkg("dpkg-query")], 2, runner) is None
 
 
 def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp_path):
@@ -57,7 +57,7 @@ def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp
           "Package: crun\nStatus: install ok installed\nVersion: 1.20-1\n\n"
           "Package: crun-krun\nStatus: deinstall ok config-files\nVersion: 1.19-1\n")
     runner = CannedRunner({})
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Dpkg("dpkg-query")], 2, runner)
     assert owner["name"] == "crun" and owner["version"] == "1.20-1"
     assert runner.calls == []
 
@@ -71,7 +71,7 @@ def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp
 def test_the_installed_version_is_found_in_dpkgs_status_whatever_stands_around_it(tmp_path, status):
     dpkg_db(tmp_path, {"crun": ("1.20-1", ["/usr/bin/crun"], "install ok installed")})
     write(os.path.join(str(tmp_path), "var/lib/dpkg/status"), status)
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [("dpkg", "dpkg-query")], 2,
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Dpkg("dpkg-query")], 2,
                              CannedRunner({}))
     assert owner["version"] == "1.20-1"
 
@@ -79,7 +79,7 @@ def test_the_installed_version_is_found_in_dpkgs_status_whatever_stands_around_i
 def test_dpkg_owner_falls_back_to_dpkg_query_for_other_packages(tmp_path):
     dpkg_db(tmp_path, {"crun": ("1.20-1", ["/usr/bin/crun"], "install ok installed")})
     runner = CannedRunner({"-S": (0, "vendor-runtime: /opt/vendor/crun\n", ""), "-W": (0, "2.0", "")})
-    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/opt/vendor/crun"], [("dpkg", "dpkg-query")], 2, runner)
+    owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/opt/vendor/crun"], [package_db.Dpkg("dpkg-query")], 2, runner)
     assert owner["name"] == "vendor-runtime" and len(runner.calls) == 2
 
 
@@ -97,3 +97,15 @@ def test_the_dpkg_database_of_an_alternate_root_is_never_read_through_a_link_out
         os.unlink(str(tmp_path / "img/var/lib/dpkg" / name))
         link(tmp_path / "img", "/var/lib/dpkg/" + name, "/srv/dpkg/" + name)
     assert package_db._dpkg_owner_from_files(image, "/usr/bin/crun") == ("crun", "1.21-1")
+
+
+def test_only_the_databases_under_the_root_with_a_client_here_are_asked(tmp_path, monkeypatch):
+    monkeypatch.setattr(package_db.hostfs, "which", lambda name: "/usr/bin/" + name)
+    root = hostfs.HostRoot(str(tmp_path))
+    assert package_db.present(root) == []
+    write(str(tmp_path / "var/lib/dpkg/status"), "")
+    os.makedirs(str(tmp_path / "usr/lib/sysimage/rpm"))
+    found = [(d.name, d.tool) for d in package_db.present(root)]
+    assert found == [("dpkg", "/usr/bin/dpkg-query"), ("rpm", "/usr/bin/rpm")]
+    monkeypatch.setattr(package_db.hostfs, "which", lambda name: "/usr/bin/rpm" if name == "rpm" else None)
+    assert [d.name for d in package_db.present(root)] == ["rpm"]

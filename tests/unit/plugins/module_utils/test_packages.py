@@ -46,7 +46,7 @@ class Runner:
 
 def test_apt_versions_come_from_the_policy_table():
     runner = Runner((0, POLICY, ""))
-    assert packages.available_versions("apt", "/usr/bin/apt-get", "crun", 5, runner) == \
+    assert packages.adapter("apt", "/usr/bin/apt-get").available_versions("crun", 5, runner) == \
         ["1.21-1", "1.20-1+fleetfix.standin", "1.8.1-1+deb12u1"]
     assert runner.calls[0] == ["/usr/bin/apt-cache", "policy", "crun"]
 
@@ -66,13 +66,13 @@ def test_an_unknown_package_has_no_policy_versions():
 
 def test_dnf_versions_come_from_repoquery():
     runner = Runner((0, "1.20-2.fc41 x86_64\n1.21-1.fc41 x86_64\n", ""))
-    assert packages.available_versions("dnf", "/usr/bin/dnf", "crun", 5, runner) == ["1.20-2.fc41", "1.21-1.fc41"]
+    assert packages.adapter("dnf", "/usr/bin/dnf").available_versions("crun", 5, runner) == ["1.20-2.fc41", "1.21-1.fc41"]
 
 
 @pytest.mark.skipif(packages.os.uname()[4] != "x86_64", reason="the canned rows are x86_64 rows")
 def test_dnf_source_rpms_and_other_architectures_are_not_offered():
     rows = "1.21-1.fc41 src\n1.21-1.fc41 aarch64\n1.21-1.fc41 i686\n1.20-2.fc41 x86_64\n1.19-1.fc41 noarch\n"
-    assert packages.available_versions("dnf", "dnf", "crun", 5, Runner((0, rows, ""))) == ["1.20-2.fc41", "1.19-1.fc41"]
+    assert packages.adapter("dnf", "dnf").available_versions("crun", 5, Runner((0, rows, ""))) == ["1.20-2.fc41", "1.19-1.fc41"]
 
 
 @pytest.mark.parametrize("machine, arch", [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("armv7l", "armv7hl")])
@@ -81,7 +81,7 @@ def test_rpm_architecture_names_follow_the_machine(machine, arch):
 
 
 def test_zypper_versions_come_from_the_search_table():
-    assert packages.available_versions("zypper", "zypper", "crun", 5, Runner((0, ZYPPER, ""))) == \
+    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, ZYPPER, ""))) == \
         ["1.20-150500.1.1", "1.21-150500.3.1"]
 
 
@@ -90,11 +90,11 @@ def test_zypper_installed_row_source_packages_and_other_arches_are_not_offered()
     table = ZYPPER.replace("Main", "(System Packages)") + (
         "   | crun | srcpackage | 1.23-1.1        | noarch | Sources\n"
         "   | crun | package | 1.22-1.1           | aarch64 | Ports\n")
-    assert packages.available_versions("zypper", "zypper", "crun", 5, Runner((0, table, ""))) == ["1.21-150500.3.1"]
+    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, table, ""))) == ["1.21-150500.3.1"]
 
 
 def test_zypper_nothing_found_is_no_versions():
-    assert packages.available_versions("zypper", "zypper", "crun", 5, Runner((104, "", "No matching items"))) == []
+    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((104, "", "No matching items"))) == []
 
 
 @pytest.mark.parametrize("versions, pinned, expected", [
@@ -121,7 +121,7 @@ def test_best_fixed_version(versions, pinned, expected):
     ("dnf", [("libkrun", "1.18.1-1.fc42")], "/srv/crun.rpm", ["/srv/crun.rpm", "libkrun-1.18.1-1.fc42"]),
 ])
 def test_install_command_targets(manager, targets, package_file, tail):
-    argv = packages.install_argv(manager, manager, targets, package_file)
+    argv = packages.adapter(manager, manager).install_argv(targets, package_file)
     assert argv[-len(tail):] == tail
 
 
@@ -132,12 +132,12 @@ def test_install_command_targets(manager, targets, package_file, tail):
 ])
 def test_a_locked_package_manager_gets_a_clear_message(stderr):
     with pytest.raises(packages.PackageError, match="locked by another process"):
-        packages.install("apt", "apt-get", [("crun", None)], None, 5, Runner((100, "", stderr)))
+        packages.Apt("apt-get").install([("crun", None)], None, 5, Runner((100, "", stderr)))
 
 
 def test_an_unreachable_repository_fails_with_the_managers_words():
     with pytest.raises(packages.PackageError, match="Failed to fetch"):
-        packages.update_cache("apt", "apt-get", 5, Runner((100, "", "E: Failed to fetch http://x/InRelease")))
+        packages.Apt("apt-get").update_cache(5, Runner((100, "", "E: Failed to fetch http://x/InRelease")))
 
 
 def runtime(version, package_version, name="crun", manager="dpkg"):
@@ -166,7 +166,7 @@ def test_a_package_file_is_not_installed_again_once_crun_is_fixed():
 
 
 def test_no_fixed_version_offered_changes_nothing(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, NOTHING_FIXED_POLICY, ""))
     result = packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]), runner=runner)
     assert (result["changed"], result["upgrade_available"]) == (False, False)
@@ -175,7 +175,7 @@ def test_no_fixed_version_offered_changes_nothing(monkeypatch):
 
 
 def test_check_mode_reports_the_target_without_installing(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, POLICY, ""))
     result = packages.upgrade(check_mode=True, crun_info=crun_info_sequence([runtime("1.20", "1.20-1")]),
                               runner=runner)
@@ -184,7 +184,7 @@ def test_check_mode_reports_the_target_without_installing(monkeypatch):
 
 
 def test_upgrade_installs_and_verifies(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, POLICY, ""), (0, "", ""))
     result = packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")], [runtime("1.21", "1.21-1")]),
                               runner=runner)
@@ -193,7 +193,7 @@ def test_upgrade_installs_and_verifies(monkeypatch):
 
 
 def test_upgrade_that_leaves_crun_affected_fails(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, POLICY, ""), (0, "", ""))
     with pytest.raises(packages.PackageError, match="still below 1.21"):
         packages.upgrade(crun_info=crun_info_sequence([runtime("1.20", "1.20-1")], [runtime("1.20", "1.20-1")]),
@@ -215,7 +215,7 @@ def test_offered_asks_nothing_when_every_crun_is_fixed():
     (NOTHING_FIXED_POLICY, None),
 ])
 def test_offered_reads_the_cache_without_refreshing_it(monkeypatch, policy, fixed_offered):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, policy, ""))
     answer = packages.offered([runtime("1.20", "1.20-1")], runner=runner)
     assert (answer["checked"], answer["needed"], answer["fixed_offered"]) == (True, {"crun": "1.20-1"}, fixed_offered)
@@ -223,14 +223,14 @@ def test_offered_reads_the_cache_without_refreshing_it(monkeypatch, policy, fixe
 
 
 def test_offered_is_unchecked_when_the_package_manager_fails(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     answer = packages.offered([runtime("1.20", "1.20-1")], runner=Runner((100, "", "E: broken cache")))
     assert (answer["checked"], answer["fixed_offered"]) == (False, None)
     assert "broken cache" in answer["error"]
 
 
 def test_offered_is_unchecked_when_the_package_manager_takes_too_long(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
 
     def hangs(argv, timeout):
         raise packages.hostfs.CommandTimeout("timed out after %ds" % timeout)
@@ -243,7 +243,7 @@ def test_the_package_file_inspected_is_the_one_installed_even_if_swapped_in_betw
     """upgrade_package_file in a directory others can write: the file was looked up twice (its
     version, then the install), so a swap in between installed something else. Now it is copied
     once, and the copy is both read and installed."""
-    monkeypatch.setattr(packages, "manager_for", lambda runtimes: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "manager_for", lambda runtimes: packages.Apt("/usr/bin/apt-get"))
     original = tmp_path / "crun_1.21-1_amd64.deb"
     original.write_bytes(b"the real package")
     seen = {}
@@ -264,7 +264,7 @@ def test_the_package_file_inspected_is_the_one_installed_even_if_swapped_in_betw
 
 
 def test_a_package_file_that_is_a_fifo_is_refused_without_blocking(monkeypatch, tmp_path):
-    monkeypatch.setattr(packages, "manager_for", lambda runtimes: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "manager_for", lambda runtimes: packages.Apt("/usr/bin/apt-get"))
     fifo = tmp_path / "crun.deb"
     os.mkfifo(str(fifo))
     with pytest.raises(packages.PackageError, match="not a regular file"):
@@ -320,7 +320,7 @@ def test_the_libkrun_chosen_is_the_newest_fixed_one_the_table_knows(versions, ex
 
 
 def test_crun_and_the_libkrun_it_loads_are_upgraded_in_one_transaction(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, POLICY, ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
     result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.20", "1.17.0")],
                                                            [krun_runtime("1.21", "1.18.1")]), runner=runner)
@@ -335,7 +335,7 @@ def test_crun_and_the_libkrun_it_loads_are_upgraded_in_one_transaction(monkeypat
 
 
 def test_a_fixed_crun_with_an_old_libkrun_gets_libkrun_alone(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
     result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")],
                                                            [krun_runtime("1.21", "1.18.1")]), runner=runner)
@@ -345,7 +345,7 @@ def test_a_fixed_crun_with_an_old_libkrun_gets_libkrun_alone(monkeypatch):
 
 
 def test_no_fixed_libkrun_offered_is_said_and_is_no_failure(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, LIBKRUN_NOTHING_FIXED_POLICY, ""))
     result = packages.upgrade(crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]), runner=runner)
     assert (result["changed"], result["libkrun"]["available"], result["libkrun"]["needed"]) == (False, False, True)
@@ -365,7 +365,7 @@ def test_a_libkrun_no_package_owns_is_named_and_no_package_manager_is_asked():
 
 
 def test_check_mode_names_the_libkrun_target_without_refreshing_or_installing(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, LIBKRUN_POLICY, ""))
     result = packages.upgrade(check_mode=True, crun_info=crun_info_sequence([krun_runtime("1.21", "1.17.0")]),
                               runner=runner)
@@ -374,7 +374,7 @@ def test_check_mode_names_the_libkrun_target_without_refreshing_or_installing(mo
 
 
 def test_a_libkrun_upgrade_that_leaves_it_affected_fails(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, "", ""), (0, LIBKRUN_POLICY, ""), (0, "", ""))
     with pytest.raises(packages.PackageError, match="libkrun1 1.18.1-1, but the libkrun crun loads is still "
                                                     "affected by libkrun-env-escapes"):
@@ -389,9 +389,21 @@ def test_libkrun_is_left_alone_when_not_asked():
 
 
 def test_offered_names_the_fixed_libkrun_from_the_cache(monkeypatch):
-    monkeypatch.setattr(packages, "find_manager", lambda database: ("apt", "/usr/bin/apt-get"))
+    monkeypatch.setattr(packages, "find_manager", lambda database: packages.Apt("/usr/bin/apt-get"))
     runner = Runner((0, LIBKRUN_POLICY, ""))
     answer = packages.offered([krun_runtime("1.21", "1.17.0")], runner=runner)
     assert (answer["checked"], answer["fixed_offered"]) == (True, None)
     assert [(row["name"], row["fixed_offered"]) for row in answer["libkrun"]] == [("libkrun1", "1.18.1-1")]
     assert runner.calls == [["/usr/bin/apt-cache", "policy", "libkrun1"]]
+
+
+@pytest.mark.parametrize("database, binaries, expected", [
+    ("rpm", {"zypper"}, "zypper"), ("rpm", {"apt-get", "yum", "zypper"}, "yum"), ("dpkg", {"dnf", "apt-get"}, "apt"),
+    ("dpkg", {"dnf"}, None), (None, {"zypper", "dnf"}, "dnf"),
+])
+def test_the_manager_is_the_first_present_for_the_database_that_owns_crun(monkeypatch, database, binaries, expected):
+    monkeypatch.setattr(packages.hostfs, "which", lambda name: "/usr/bin/" + name if name in binaries else None)
+    found = packages.find_manager(database)
+    assert (found.name if found else None) == expected
+    if found:
+        assert found.tool == "/usr/bin/" + found.binary and found.database == (database or found.database)
