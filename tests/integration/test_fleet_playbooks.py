@@ -7,13 +7,14 @@ STAND-IN: each crun is a shell script printing a real `crun --version` text.
 """
 
 import json
+import os
 import socket
 
 import pytest
 import yaml
 
 from ansible_run import ansible_playbook
-from support import StorageTree, link, stand_in_crun
+from support import REPO, StorageTree, link, stand_in_crun
 
 # ansible-core 2.24 turns top-level fact injection off by default; some sites do it today.
 FACT_INJECTION = pytest.mark.parametrize("env", [{}, {"ANSIBLE_INJECT_FACT_VARS": "False"}],
@@ -103,3 +104,18 @@ def test_a_fleet_with_nothing_to_remediate_runs_without_warnings(fleet, tmp_path
     assert [play["play"]["name"] for play in done.data["plays"] if play["tasks"]] == [
         "Audit every host and decide which need remediation", "Report on the fleet"]
     assert warnings(done) == []
+
+
+def test_the_decision_groups_the_hosts_whose_plan_has_something_pending_or_that_have_no_plan(tmp_path):
+    """decide.yml reads each host's facts once: a plan with nothing pending leaves the host out; one
+    with something pending, a report without a plan and no report at all send it to the remediation."""
+    inventory = tmp_path / "decide.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": dict(
+        ("decide_" + name, {"ansible_connection": "local"}) for name in "abcd")}}))
+    done = ansible_playbook([os.path.join(REPO, "tests", "integration", "playbooks", "decide.yml")],
+                            inventory=str(inventory))
+    assert done.rc == 0, done.failure_messages()
+    assert done.results("Show the group", host="decide_a")[0]["msg"] == ["decide_b", "decide_c", "decide_d"]
+    labels = [r["_ansible_item_label"] for r in done.results("Put the hosts with something to do", host="decide_a")[0]["results"]]
+    assert labels == ["decide_b: 1 owner-only file to fix", "decide_c: no plan in its audit",
+                      "decide_d: no plan in its audit"]

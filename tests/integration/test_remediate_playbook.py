@@ -125,9 +125,14 @@ def test_restart_true_restarts_the_running_container_whose_file_was_fixed(playbo
     ({"remediate_strategy": "fast"}, "remediate_strategy"),
     ({"remediate_restart": "maybe"}, "remediate_restart"),
     ({"remediate_restart": True}, "remediate_restart"),
+    # the audit role's variables, which the remediate playbook checks against that role's specification
+    ({"audit_timeout": "soon"}, "audit_timeout"),
+    ({"audit_storage_roots": {"not": "a list"}}, "audit_storage_roots"),
 ])
 def test_bad_variables_fail_before_any_change(playbook, host, tmp_path, extra, needle):
     stale = host.plant("untouched")
     run = playbook("fleetfix.crun.remediate", *extra_vars(tmp_path, **extra), env=host.env)
     assert run.rc != 0 and any(needle in m for m in run.failure_messages()), run.failure_messages()
+    # nothing reached a host: the audit never ran
+    assert run.results("Audit crun and container storage") == []
     assert host.config_mode(stale) == 0o700

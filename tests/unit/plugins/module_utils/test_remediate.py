@@ -1,3 +1,4 @@
+import ast
 import hashlib
 import os
 
@@ -5,7 +6,8 @@ import pytest
 import yaml
 
 from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _hooks, _remediate as remediate
-from ansible_collections.fleetfix.crun.plugins.module_utils._params import REMEDIATION_SPEC
+from ansible_collections.fleetfix.crun.plugins.module_utils._params import (
+    DISCOVERY_SPEC, HOST_ROOT_SPEC, REMEDIATION_SPEC, STORAGE_SPEC)
 from support import (HOOK_NAME, REPO, StorageTree, install_hook_as_the_role_does, link, run_process,
                      stand_in_crun, write)
 
@@ -105,6 +107,21 @@ def test_the_modules_defaults_are_the_roles_defaults():
             if name == "program_sha256":
                 continue  # the role ships the program; the remediate role passes its digest
             assert option["default"] == role_defaults[variable], variable
+
+
+def test_the_audit_roles_defaults_are_host_audits_own():
+    """The remediate role's audit entry point calls host_audit itself and omits an audit_* variable the
+    host leaves unset: the module's default must then be the audit role's."""
+    with open(os.path.join(REPO, "roles", "audit", "defaults", "main.yml")) as handle:
+        role = yaml.safe_load(handle)
+    with open(os.path.join(REPO, "plugins", "modules", "host_audit.py")) as handle:
+        documented = yaml.safe_load(next(node.value.value for node in ast.parse(handle.read()).body if isinstance(
+            node, ast.Assign) and node.targets[0].id == "DOCUMENTATION"))["options"]
+    spec = dict(HOST_ROOT_SPEC, **dict(DISCOVERY_SPEC, **STORAGE_SPEC))
+    for variable, option in (("audit_root", "root"), ("audit_crun_paths", "paths"), ("audit_timeout", "timeout"),
+                             ("audit_storage_roots", "storage_roots")):
+        assert spec[option]["default"] == role[variable], variable
+    assert documented["facts_file"]["default"] == role["audit_facts_file"]
 
 
 def test_an_old_libkrun_is_named_as_its_own_action_and_the_upgrade_is_libkruns_alone():
