@@ -86,27 +86,25 @@ def _hook(report, strategy, upgrade, hook_settings):
         wanted = "hook" in strategy
         return {"wanted": wanted, "if_no_fixed_crun": False, "in_place": in_place,
                 "clauses": [clause("remediate_strategy is %s" % strategy)] if wanted else []}
-    clauses, wanted, unless_upgraded = [], False, False
+    clauses = []
     cruns = _affected_cruns(report)
     if cruns and upgrade["known_none"]:
-        wanted = True
         clauses.append(clause("no fixed crun is offered, so the hook mitigates it", _ids(cruns, (
             advisories.FILE_MODE_ADVISORY,)) or [advisories.FILE_MODE_ADVISORY]))
-    elif cruns:
-        unless_upgraded = True
-        clauses.append(clause("the hook is installed if the upgrade finds no fixed crun",
-                              [advisories.FILE_MODE_ADVISORY]))
     stale = report.get("counts", {}).get("unreadable_by_user")
     if stale:
-        wanted = True
         clauses.append(clause("stale owner-only files were found, so the hook stays as a safety net",
                               [advisories.FILE_MODE_ADVISORY], ["%d file(s)" % stale]))
     if report.get("hooks"):
-        wanted = True
         clauses.append(clause("the hook is already installed and is kept", [advisories.FILE_MODE_ADVISORY],
                               report["hooks"]))
-    return {"wanted": wanted, "if_no_fixed_crun": unless_upgraded and not wanted, "in_place": in_place,
-            "clauses": clauses}
+    # wanted for another reason already, or only once the upgrade role has asked the package manager
+    unless_upgraded = bool(cruns) and not clauses
+    if unless_upgraded:
+        clauses.append(clause("the hook is installed if the upgrade finds no fixed crun",
+                              [advisories.FILE_MODE_ADVISORY]))
+    return {"wanted": bool(clauses) and not unless_upgraded, "if_no_fixed_crun": unless_upgraded,
+            "in_place": in_place, "clauses": clauses}
 
 
 def plan(report, settings):

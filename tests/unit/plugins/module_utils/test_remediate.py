@@ -79,6 +79,14 @@ def test_each_reason_names_its_advisory_and_its_evidence():
         {"text": "2 owner-only files to fix", "advisories": ["crun-1685"], "evidence": []}]}
 
 
+def test_the_hook_waits_for_the_upgrade_only_when_nothing_else_wants_it():
+    waits = plan(report("affected"))["hook"]
+    assert texts(waits["clauses"]) == ["the hook is installed if the upgrade finds no fixed crun"]
+    wanted = plan(report("affected", stale=2))["hook"]
+    assert (wanted["wanted"], wanted["if_no_fixed_crun"]) == (True, False)
+    assert texts(wanted["clauses"]) == ["stale owner-only files were found, so the hook stays as a safety net"]
+
+
 @pytest.mark.parametrize("strategy, expected", [
     ("upgrade", (True, False)), ("hook", (False, True)), ("upgrade_and_hook", (True, True))])
 def test_explicit_strategies_do_what_they_say(strategy, expected):
