@@ -55,7 +55,7 @@ class Dpkg(Database):
         fast = _dpkg_owner_from_files(root, path)
         if fast:
             return fast
-        admindir = root.join("/var/lib/dpkg")
+        admindir = root.join(posixpath.dirname(DPKG_STATUS))
         rc, out, _err = runner([self.tool, "--admindir", admindir, "-S", path], timeout)
         if rc != 0:
             return None

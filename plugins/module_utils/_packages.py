@@ -53,6 +53,8 @@ class Manager(object):
 
     name = binary = database = None
     separator = "="
+    # exit codes of a refresh that found nothing to refresh
+    nothing_to_refresh = ()
 
     def __init__(self, tool):
         self.tool = tool
@@ -69,6 +71,8 @@ class Manager(object):
 
     def update_cache(self, timeout, runner):
         rc, out, err = runner(self.update_argv(), timeout)
+        if rc in self.nothing_to_refresh:
+            return
         _check(rc, out + "\n" + err, "refreshing the %s package cache" % self.name)
 
     def file_version_argv(self, path):
@@ -149,6 +153,7 @@ class Yum(Dnf):
 
 class Zypper(Manager):
     name, binary, database = "zypper", "zypper", "rpm"
+    nothing_to_refresh = (6,)  # no repository enabled: nothing to refresh, nothing offered
 
     def available_versions(self, name, timeout, runner):
         rc, out, err = runner([self.tool, "--non-interactive", "--no-refresh", "search", "--details", "--match-exact",
@@ -168,12 +173,6 @@ class Zypper(Manager):
     def update_argv(self):
         return [self.tool, "--non-interactive", "refresh"]
 
-    def update_cache(self, timeout, runner):
-        rc, out, err = runner(self.update_argv(), timeout)
-        if rc == 6:  # no repository enabled: nothing to refresh, nothing offered
-            return
-        _check(rc, out + "\n" + err, "refreshing the zypper package cache")
-
     def install_argv(self, packages, package_file=None):
         # a package file is the operator's own choice: zypper would refuse it unless signed
         return [self.tool, "--non-interactive", "install", "--oldpackage"] \
@@ -184,11 +183,6 @@ class Zypper(Manager):
 
 
 MANAGERS = (Apt, Dnf, Yum, Zypper)
-
-
-def adapter(name, tool):
-    """The adapter of the package manager called ``name`` (apt, dnf, yum, zypper) whose binary is ``tool``."""
-    return next(cls for cls in MANAGERS if cls.name == name)(tool)
 
 
 def find_manager(database=None):

@@ -17,15 +17,20 @@ STRATEGIES = params.STRATEGIES
 _VERSION_BOUND = (advisories.AFFECTED, advisories.MITIGATED)
 
 
-def _crun_needs_upgrade(report):
-    return any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS
-               for r in report.get("runtimes", []) for v in r["advisories"])
+def _affected_cruns(report):
+    """The runtimes a newer crun would change."""
+    return [r for r in report.get("runtimes", [])
+            if any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS for v in r["advisories"])]
+
+
+def _affected_libkrun_ids(report):
+    return [v["id"] for v in report.get("advisories", [])
+            if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
 
 
 def _libkrun_upgrade(report):
     """The libkrun version the affected libkrun advisories ask for (the highest), or None."""
-    wanted = [advisories.get_advisory(v["id"])["fixed_libkrun"] for v in report.get("advisories", [])
-              if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
+    wanted = [advisories.get_advisory(advisory_id)["fixed_libkrun"] for advisory_id in _affected_libkrun_ids(report)]
     return max(wanted) if wanted else None
 
 
@@ -34,13 +39,8 @@ def clause(text, advisories_=(), evidence=()):
     return {"text": text, "advisories": list(advisories_), "evidence": list(evidence)}
 
 
-def _affected_cruns(report):
-    return [r for r in report.get("runtimes", [])
-            if any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS for v in r["advisories"])]
-
-
-def _ids(runtimes, wanted):
-    return sorted(set(v["id"] for r in runtimes for v in r["advisories"] if v["id"] in wanted
+def _crun_ids(runtimes):
+    return sorted(set(v["id"] for r in runtimes for v in r["advisories"] if v["id"] in advisories.CRUN_ADVISORY_IDS
                       and v["status"] in _VERSION_BOUND))
 
 
@@ -62,13 +62,11 @@ def _upgrade(report, strategy, known_none):
                 "clauses": [clause("remediate_strategy is %s" % strategy)] if "upgrade" in strategy else []}
     clauses = []
     if cruns:
-        clauses.append(clause("an affected crun should be upgraded", _ids(cruns, advisories.CRUN_ADVISORY_IDS),
+        clauses.append(clause("an affected crun should be upgraded", _crun_ids(cruns),
                               ["%s %s" % (r.get("path"), r.get("version")) for r in cruns]))
     if libkrun:
-        ids = [v["id"] for v in report.get("advisories", [])
-               if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
         clauses.append(clause("an affected libkrun should be upgraded to %s or newer (no hook helps)"
-                              % advisories.format_version(libkrun), ids,
+                              % advisories.format_version(libkrun), _affected_libkrun_ids(report),
                               [lib.get("path") for lib in report.get("libkrun") or [] if isinstance(lib, dict)]))
     if clauses and known_none:
         upgrade = report.get("upgrade") or {}
@@ -89,8 +87,7 @@ def _hook(report, strategy, upgrade, hook_settings):
     clauses = []
     cruns = _affected_cruns(report)
     if cruns and upgrade["known_none"]:
-        clauses.append(clause("no fixed crun is offered, so the hook mitigates it", _ids(cruns, (
-            advisories.FILE_MODE_ADVISORY,)) or [advisories.FILE_MODE_ADVISORY]))
+        clauses.append(clause("no fixed crun is offered, so the hook mitigates it", [advisories.FILE_MODE_ADVISORY]))
     stale = report.get("counts", {}).get("unreadable_by_user")
     if stale:
         clauses.append(clause("stale owner-only files were found, so the hook stays as a safety net",
@@ -136,7 +133,7 @@ def plan(report, settings):
                                                  if v.get("status") == advisories.AFFECTED]))
     pending += sweep["clauses"]
     if upgrade["wanted"] and not upgrade["known_none"]:
-        what = " or ".join(name for name, needed in (("crun", _crun_needs_upgrade(report)),
+        what = " or ".join(name for name, needed in (("crun", _affected_cruns(report)),
                                                      ("libkrun", _libkrun_upgrade(report))) if needed) or "crun"
         pending.append(clause("a fixed %s may be offered: the upgrade role asks the package manager" % what))
     if hook["wanted"] and not hook["in_place"]:
@@ -166,7 +163,7 @@ def remedies(report):
     for "files" and "suspicious", the libkrun version wanted for "libkrun", True for "crun"."""
     counts = report.get("counts") if isinstance(report.get("counts"), dict) else {}
     found = {}
-    if _crun_needs_upgrade(report):
+    if _affected_cruns(report):
         found["crun"] = True
     if counts.get("unreadable_by_user"):
         found["files"] = counts["unreadable_by_user"]

@@ -34,6 +34,10 @@ i+ | crun | package | 1.20-150500.1.1    | x86_64 | Main
 """
 
 
+def adapter(name, tool):
+    return next(cls for cls in packages.MANAGERS if cls.name == name)(tool)
+
+
 class Runner:
     def __init__(self, *answers):
         self.answers = list(answers)
@@ -46,7 +50,7 @@ class Runner:
 
 def test_apt_versions_come_from_the_policy_table():
     runner = Runner((0, POLICY, ""))
-    assert packages.adapter("apt", "/usr/bin/apt-get").available_versions("crun", 5, runner) == \
+    assert adapter("apt", "/usr/bin/apt-get").available_versions("crun", 5, runner) == \
         ["1.21-1", "1.20-1+fleetfix.standin", "1.8.1-1+deb12u1"]
     assert runner.calls[0] == ["/usr/bin/apt-cache", "policy", "crun"]
 
@@ -66,13 +70,13 @@ def test_an_unknown_package_has_no_policy_versions():
 
 def test_dnf_versions_come_from_repoquery():
     runner = Runner((0, "1.20-2.fc41 x86_64\n1.21-1.fc41 x86_64\n", ""))
-    assert packages.adapter("dnf", "/usr/bin/dnf").available_versions("crun", 5, runner) == ["1.20-2.fc41", "1.21-1.fc41"]
+    assert adapter("dnf", "/usr/bin/dnf").available_versions("crun", 5, runner) == ["1.20-2.fc41", "1.21-1.fc41"]
 
 
 @pytest.mark.skipif(packages.os.uname()[4] != "x86_64", reason="the canned rows are x86_64 rows")
 def test_dnf_source_rpms_and_other_architectures_are_not_offered():
     rows = "1.21-1.fc41 src\n1.21-1.fc41 aarch64\n1.21-1.fc41 i686\n1.20-2.fc41 x86_64\n1.19-1.fc41 noarch\n"
-    assert packages.adapter("dnf", "dnf").available_versions("crun", 5, Runner((0, rows, ""))) == ["1.20-2.fc41", "1.19-1.fc41"]
+    assert adapter("dnf", "dnf").available_versions("crun", 5, Runner((0, rows, ""))) == ["1.20-2.fc41", "1.19-1.fc41"]
 
 
 @pytest.mark.parametrize("machine, arch", [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("armv7l", "armv7hl")])
@@ -81,7 +85,7 @@ def test_rpm_architecture_names_follow_the_machine(machine, arch):
 
 
 def test_zypper_versions_come_from_the_search_table():
-    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, ZYPPER, ""))) == \
+    assert adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, ZYPPER, ""))) == \
         ["1.20-150500.1.1", "1.21-150500.3.1"]
 
 
@@ -90,11 +94,11 @@ def test_zypper_installed_row_source_packages_and_other_arches_are_not_offered()
     table = ZYPPER.replace("Main", "(System Packages)") + (
         "   | crun | srcpackage | 1.23-1.1        | noarch | Sources\n"
         "   | crun | package | 1.22-1.1           | aarch64 | Ports\n")
-    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, table, ""))) == ["1.21-150500.3.1"]
+    assert adapter("zypper", "zypper").available_versions("crun", 5, Runner((0, table, ""))) == ["1.21-150500.3.1"]
 
 
 def test_zypper_nothing_found_is_no_versions():
-    assert packages.adapter("zypper", "zypper").available_versions("crun", 5, Runner((104, "", "No matching items"))) == []
+    assert adapter("zypper", "zypper").available_versions("crun", 5, Runner((104, "", "No matching items"))) == []
 
 
 @pytest.mark.parametrize("versions, pinned, expected", [
@@ -121,7 +125,7 @@ def test_best_fixed_version(versions, pinned, expected):
     ("dnf", [("libkrun", "1.18.1-1.fc42")], "/srv/crun.rpm", ["/srv/crun.rpm", "libkrun-1.18.1-1.fc42"]),
 ])
 def test_install_command_targets(manager, targets, package_file, tail):
-    argv = packages.adapter(manager, manager).install_argv(targets, package_file)
+    argv = adapter(manager, manager).install_argv(targets, package_file)
     assert argv[-len(tail):] == tail
 
 
