@@ -2,6 +2,7 @@
 test_crun.py with the ownership code itself."""
 
 import os
+import threading
 
 import pytest
 
@@ -54,12 +55,40 @@ def test_dpkg_owner_is_read_from_the_crun_package_files_without_running_dpkg(tmp
     dpkg_db(tmp_path, {"crun:amd64": ("1.20-1", ["/usr/bin", "/usr/bin/crun"], "install ok installed"),
                        "crun-krun": ("1.20-1", ["/usr/bin/krun"], "install ok installed")})
     write(os.path.join(str(tmp_path), "var/lib/dpkg/status"),
-          "Package: crun\nStatus: install ok installed\nVersion: 1.20-1\n\n"
+          "Package: crun\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 1.20-1\n\n"
           "Package: crun-krun\nStatus: deinstall ok config-files\nVersion: 1.19-1\n")
     runner = CannedRunner({})
     owner = package_db.owner(hostfs.HostRoot(str(tmp_path)), ["/usr/bin/crun"], [package_db.Dpkg("dpkg-query")], 2, runner)
     assert owner["name"] == "crun" and owner["version"] == "1.20-1"
     assert runner.calls == []
+
+
+@pytest.mark.parametrize("stanza, list_file, found", [
+    ("Architecture: amd64\n", "crun.list", True),  # dpkg's own crun: not Multi-Arch, its list has no arch
+    ("Architecture: amd64\nMulti-Arch: foreign\n", "crun.list", True),
+    ("Architecture: arm64\nMulti-Arch: same\n", "crun:arm64.list", True),
+    ("Architecture: amd64\nMulti-Arch: same\n", "crun.list", False),  # not where dpkg keeps that package's list
+    ("Architecture: amd64\n", "crun:amd64.list", False),
+])
+def test_the_package_list_read_is_the_one_dpkg_names_for_that_package(tmp_path, stanza, list_file, found):
+    write(str(tmp_path / "var/lib/dpkg/info" / list_file), "/.\n/usr/bin\n/usr/bin/crun\n")
+    write(str(tmp_path / "var/lib/dpkg/status"), "Package: crun\nStatus: install ok installed\n%sVersion: 1.21-1\n" % stanza)
+    assert package_db._dpkg_owner_from_files(hostfs.HostRoot(str(tmp_path)), "/usr/bin/crun") == (
+        ("crun", "1.21-1") if found else None)
+
+
+def test_the_crun_named_packages_are_found_by_their_package_line_alone(tmp_path):
+    # crun named in another package's fields, or in a description, is not a crun package; the
+    # owner is found among several crun- and krun-named packages, in the status file's order
+    write(str(tmp_path / "var/lib/dpkg/info/podman.list"), "/usr/bin/crun\n")
+    write(str(tmp_path / "var/lib/dpkg/info/krun-tools.list"), "/usr/bin/krun-helper\n")
+    write(str(tmp_path / "var/lib/dpkg/info/crun-vm.list"), "/usr/bin/crun\n")
+    write(str(tmp_path / "var/lib/dpkg/status"),
+          "Package: podman\nStatus: install ok installed\nDepends: crun | runc\nVersion: 4.3.1\n"
+          "Description: tool\n Package: crun is the default runtime\n\n"
+          "Package: krun-tools\nStatus: install ok installed\nVersion: 1.0\n\n"
+          "Package: crun-vm\nStatus: install ok installed\nVersion: 0.2\n")
+    assert package_db._dpkg_owner_from_files(hostfs.HostRoot(str(tmp_path)), "/usr/bin/crun") == ("crun-vm", "0.2")
 
 
 @pytest.mark.parametrize("status", [
@@ -109,3 +138,20 @@ def test_only_the_databases_under_the_root_with_a_client_here_are_asked(tmp_path
     assert found == [("dpkg", "/usr/bin/dpkg-query"), ("rpm", "/usr/bin/rpm")]
     monkeypatch.setattr(package_db.hostfs, "which", lambda name: "/usr/bin/rpm" if name == "rpm" else None)
     assert [d.name for d in package_db.present(root)] == ["rpm"]
+
+
+def test_a_status_file_built_to_make_the_search_quadratic_is_read_once(tmp_path):
+    # an alternate root's status file is whoever built that tree's: one 8 MB line of crun, then
+    # 300,000 crun-named stanzas with no blank line between them; a search that looks back over the
+    # line for every hit, or forward to a blank line for every stanza, does not finish
+    write(str(tmp_path / "var/lib/dpkg/info/crun.list"), "/usr/bin/crun\n")
+    write(str(tmp_path / "var/lib/dpkg/status"),
+          "Description: " + "crun " * (1600 * 1000) + "\n" + "Package: crun-x\n" * (300 * 1000)
+          + "\nPackage: crun\nStatus: install ok installed\nVersion: 1.21-1\n")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(owner=package_db._dpkg_owner_from_files(
+        hostfs.HostRoot(str(tmp_path)), "/usr/bin/crun")), daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), "reading the status file hung"
+    assert box["owner"] == ("crun", "1.21-1")
