@@ -118,16 +118,24 @@ def group_by_binary(root, candidates):
     groups = {}
     order = []
     seen = set()
+    directories = {}
     for path in candidates:
         # /bin/krun and /usr/bin/krun are one entry point on a merged-/usr system: resolve the
         # directory, keep the name (crun picks its handler by the name).
-        directory = root.resolve(posixpath.dirname(path))
+        parent = posixpath.dirname(path)
+        if parent not in directories:
+            directories[parent] = root.resolve(parent)
+        directory = directories[parent]
         if directory is None:
             continue
         path = posixpath.join(directory, posixpath.basename(path))
         if path in seen:
             continue
         seen.add(path)
+        # the directory is resolved, so only the name itself may be a link: most candidates are
+        # missing, and one lstat says so
+        if not os.path.lexists(root.join(path)):
+            continue
         real = root.resolve(path)
         if real is None or not _is_executable_file(root, real):
             continue

@@ -94,6 +94,24 @@ def test_the_cache_is_read_as_glibc_writes_it():
     assert any(flags & 0xff == 3 for flags, _path in libc)
 
 
+def test_a_system_file_is_seen_through_its_links_as_the_loader_sees_it_on_the_host_and_in_an_alternate_root(tmp_path):
+    """On the host the kernel's own lookup answers (one stat); in an alternate root the links are
+    resolved inside it. Both say the same: the file behind a chain of links, nothing for a
+    dangling link or a loop."""
+    write(str(tmp_path / "usr/lib/libkrun.so.1.11.1"), "ELF")
+    os.symlink("libkrun.so.1.11.1", str(tmp_path / "usr/lib/libkrun.so.1"))
+    os.symlink("usr/lib", str(tmp_path / "lib"))
+    os.symlink("missing.so", str(tmp_path / "usr/lib/dangling.so"))
+    os.symlink("loop-b.so", str(tmp_path / "usr/lib/loop-a.so"))
+    os.symlink("loop-a.so", str(tmp_path / "usr/lib/loop-b.so"))
+    target = os.stat(str(tmp_path / "usr/lib/libkrun.so.1.11.1"))
+    for root, base in ((hostfs.HostRoot("/"), str(tmp_path)), (hostfs.HostRoot(str(tmp_path)), "")):
+        found = hostfs.stat_followed(root, base + "/lib/libkrun.so.1")
+        assert (found.st_ino, found.st_dev) == (target.st_ino, target.st_dev)
+        for name in ("dangling.so", "loop-a.so", "nothing.so"):
+            assert hostfs.stat_followed(root, base + "/usr/lib/" + name) is None
+
+
 def test_libkrun_build_without_libkrun_or_entrypoint_is_not_applicable(tmp_path):
     stand_in_crun(tmp_path, "/usr/bin/crun", "fedora-41-crun-1.20-libkrun.txt")
     assert info(tmp_path)["affected"] is False
