@@ -1,6 +1,7 @@
 """Benchmark: what one host_audit run costs a host, against ping's module run on the same host.
 
     scripts/bench module_cost [--root /] [--runs 30] [--python /usr/bin/python3]
+                              [--baseline COLLECTIONS_PATH] [--fleet-host fxhN] [--profile]
 
 Builds both modules' AnsiballZ payloads once, as Ansible sends them (a one-task playbook on
 localhost with ANSIBLE_KEEP_REMOTE_FILES, no pipelining), then runs them alternately, ping, audit,
@@ -10,8 +11,15 @@ time (user + system of the run and its children) of each, and the audit's CPU ab
 Target (issue 23): the audit at most 50 ms of CPU above ping. The audit runs with
 ``facts_file: ""`` (no write) against ``--root``.
 
-With --profile it also prints where the audit's time goes: the collection's import (compiled from
-the zip, -X importtime) and a cProfile of the audit itself in this process.
+--baseline adds a third arm, interleaved with the other two: the audit of another copy of the
+collection (the ``ANSIBLE_COLLECTIONS_PATH`` of, say, a git worktree of an older commit after
+its ``scripts/lib.sh install_collection``), so before and after are measured side by side.
+--fleet-host runs every payload inside one host of the running fleet (tests/fleet/fleet.py up),
+in its mount and network namespaces, as that host's sshd would.
+
+With --profile it also prints where the audit's time goes: the median CPU of each phase of the
+run, its own and its children's (tests/benchmarks/module_phases.py), and the collection's import
+(compiled from the zip, -X importtime), for each audit arm.
 """
 
 import argparse
@@ -28,21 +36,29 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fleet"))
 from ansible_run import ansible_env  # noqa: E402
+import fleet  # noqa: E402  pylint: disable=wrong-import-position
+PHASES = os.path.join(HERE, "module_phases.py")
 
 
-def payloads(base, root, python):
+def payloads(base, root, python, collections=None):
+    """{"ping": path, "host_audit": path}: the payloads Ansible sends, built from ``collections``
+    (an ANSIBLE_COLLECTIONS_PATH) or the installed collection."""
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"ansible.builtin.ping": {}},
         {"fleetfix.crun.host_audit": {"root": root, "facts_file": ""}}]}]
+    os.makedirs(base)
     path = os.path.join(base, "play.json")
     with open(path, "w") as handle:
         json.dump(play, handle)
-    env = ansible_env({"ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_REMOTE_TMP": os.path.join(base, "remote"),
-                       "ANSIBLE_PIPELINING": "false"})
+    extra = {"ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_REMOTE_TMP": os.path.join(base, "remote"),
+             "ANSIBLE_PIPELINING": "false"}
+    if collections:
+        extra["ANSIBLE_COLLECTIONS_PATH"] = collections
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
-                           "ansible_python_interpreter=%s" % python, path], env=env, capture_output=True, text=True,
-                          check=False)
+                           "ansible_python_interpreter=%s" % python, path], env=ansible_env(extra),
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit("could not build the payloads:\n%s" % proc.stdout[-3000:])
     found = {}
@@ -51,10 +67,38 @@ def payloads(base, root, python):
     return found
 
 
-def run(python, payload):
+class Host:
+    """Where the payloads run: this machine, or one fleet host's namespaces (its /tmp is its own,
+    so the files are copied into it)."""
+
+    def __init__(self, base, fleet_host=None):
+        self.prefix, self.inside, self.outside = [], base, base
+        if fleet_host:
+            state = fleet.load_state() or {}
+            pid = state.get("pids", {}).get(fleet_host)
+            if not pid:
+                raise SystemExit("no running fleet host %s (tests/fleet/fleet.py up N)" % fleet_host)
+            self.prefix = ["nsenter", "-t", str(pid), "-m", "-n"]
+            self.inside = "/tmp/fleetfix-bench-module"
+            self.outside = "/proc/%d/root%s" % (pid, self.inside)
+            os.makedirs(self.outside, exist_ok=True)
+
+    def place(self, name, path):
+        shutil.copyfile(path, os.path.join(self.outside, name))
+        return os.path.join(self.inside, name)
+
+    def run(self, argv):
+        return subprocess.run(self.prefix + argv, capture_output=True, text=True, check=False)
+
+    def clean(self):
+        if self.prefix:
+            shutil.rmtree(self.outside, ignore_errors=True)
+
+
+def run(host, python, payload):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run([python, payload], capture_output=True, text=True, check=False)
+    proc = host.run([python, payload])
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -62,17 +106,35 @@ def run(python, payload):
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def profile(python, payload):
-    proc = subprocess.run([python, "-X", "importtime", payload], capture_output=True, text=True, check=False)
+def phases(host, python, payload, runs):
+    """The median CPU ms of each phase (own, children) of ``runs`` audits."""
     rows = []
-    for line in proc.stderr.splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) == 3 and "fleetfix" in parts[2]:
-            rows.append((int(parts[0].split(":")[1]), parts[2].strip()))
-    print("import of the collection's code, compiled from the payload (self time, ms):")
-    for micro, name in sorted(rows, reverse=True):
-        print("  %6.1f  %s" % (micro / 1000.0, name))
-    print("  %6.1f  in all" % (sum(m for m, _n in rows) / 1000.0))
+    for dummy in range(runs):
+        proc = host.run([python, host.place("module_phases.py", PHASES), payload])
+        rows.append(json.loads(proc.stderr.strip().splitlines()[-1]))
+    return dict((name, [statistics.median(row[name][i] for row in rows) for i in (0, 1)]) for name in rows[0])
+
+
+def profile(host, python, payloads_by_arm, runs):
+    arms = list(payloads_by_arm)
+    table = dict((arm, phases(host, python, payloads_by_arm[arm], runs)) for arm in arms)
+    print("\nwhere the audit's CPU goes, median of %d runs, ms (own / children); main holds the steps after"
+          " the import, crun_info holds owner:" % runs)
+    print("| phase | %s |" % " | ".join(arms))
+    print("| --- |%s" % (" --- |" * len(arms)))
+    for name in table[arms[0]]:
+        print("| %s | %s |" % (name, " | ".join("%.1f / %.1f" % tuple(table[arm].get(name, (0, 0))) for arm in arms)))
+    for arm in arms:
+        proc = host.run([python, "-X", "importtime", payloads_by_arm[arm]])
+        rows = []
+        for line in proc.stderr.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and "fleetfix" in parts[2]:
+                rows.append((int(parts[0].split(":")[1]), parts[2].strip()))
+        print("\n%s: import of the collection's code, compiled from the payload (self time, ms):" % arm)
+        for micro, name in sorted(rows, reverse=True)[:8]:
+            print("  %6.1f  %s" % (micro / 1000.0, name))
+        print("  %6.1f  in all" % (sum(m for m, _n in rows) / 1000.0))
 
 
 def main():
@@ -80,25 +142,36 @@ def main():
     parser.add_argument("--root", default="/")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--python", default="/usr/bin/python3")
+    parser.add_argument("--baseline", help="an ANSIBLE_COLLECTIONS_PATH holding the code to compare with")
+    parser.add_argument("--fleet-host", help="run inside this host of the running fleet (fxh0, ...)")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     base = tempfile.mkdtemp(prefix="fleetfix-bench-module-")
+    host = Host(base, args.fleet_host)
     try:
-        found = payloads(base, args.root, args.python)
-        times = {"ping": [], "host_audit": []}
+        built = payloads(os.path.join(base, "current"), args.root, args.python)
+        arms = {"ping": host.place("ping.py", built["ping"]), "host_audit": host.place("audit.py", built["host_audit"])}
+        if args.baseline:
+            baseline = payloads(os.path.join(base, "baseline"), args.root, args.python, args.baseline)
+            arms["host_audit (baseline)"] = host.place("audit-baseline.py", baseline["host_audit"])
+        times = dict((name, []) for name in arms)
         for dummy in range(args.runs):
-            for name in ("ping", "host_audit"):
-                times[name].append(run(args.python, found[name]))
+            for name, payload in arms.items():
+                times[name].append(run(host, args.python, payload))
         medians = {}
+        where = "fleet host %s" % args.fleet_host if args.fleet_host else "this machine"
         for name, values in times.items():
             medians[name] = (statistics.median(w for w, _c in values), statistics.median(c for _w, c in values))
-            print("%-10s wall %6.1f ms  CPU %6.1f ms  (median of %d, interleaved)"
-                  % (name, medians[name][0] * 1e3, medians[name][1] * 1e3, args.runs))
-        extra = (medians["host_audit"][1] - medians["ping"][1]) * 1e3
-        print("audit CPU above ping: %.1f ms (target <= 50 ms: %s)" % (extra, "met" if extra <= 50 else "NOT met"))
+            print("%-22s wall %6.1f ms  CPU %6.1f ms  (median of %d, interleaved, on %s)"
+                  % (name, medians[name][0] * 1e3, medians[name][1] * 1e3, args.runs, where))
+        for name in arms:
+            if name != "ping":
+                extra = (medians[name][1] - medians["ping"][1]) * 1e3
+                print("%s CPU above ping: %.1f ms (target <= 50 ms: %s)" % (name, extra, "met" if extra <= 50 else "NOT met"))
         if args.profile:
-            profile(args.python, found["host_audit"])
+            profile(host, args.python, dict((n, p) for n, p in arms.items() if n != "ping"), min(args.runs, 15))
     finally:
+        host.clean()
         shutil.rmtree(base)
 
 
