@@ -122,9 +122,11 @@ def profile(host, python, payloads_by_arm, runs):
           " the import, crun_info holds owner:" % runs)
     print("| phase | %s |" % " | ".join(arms))
     print("| --- |%s" % (" --- |" * len(arms)))
-    for name in table[arms[0]]:
-        print("| %s | %s |" % (name, " | ".join("%.1f / %.1f" % tuple(table[arm].get(name, (0, 0))) for arm in arms)))
-    for arm in arms:
+    names = list(table[arms[-1]])
+    for name in names:
+        print("| %s | %s |" % (name, " | ".join("%.1f / %.1f" % tuple(table[arm][name]) if name in table[arm] else "-"
+                                               for arm in arms)))
+    for arm in arms[1:]:
         proc = host.run([python, "-X", "importtime", payloads_by_arm[arm]])
         rows = []
         for line in proc.stderr.splitlines():
@@ -169,7 +171,7 @@ def main():
                 extra = (medians[name][1] - medians["ping"][1]) * 1e3
                 print("%s CPU above ping: %.1f ms (target <= 50 ms: %s)" % (name, extra, "met" if extra <= 50 else "NOT met"))
         if args.profile:
-            profile(host, args.python, dict((n, p) for n, p in arms.items() if n != "ping"), min(args.runs, 15))
+            profile(host, args.python, arms, min(args.runs, 15))
     finally:
         host.clean()
         shutil.rmtree(base)
