@@ -14,6 +14,7 @@ from ansible_collections.fleetfix.crun.plugins.module_utils import _advisories a
 from ansible_collections.fleetfix.crun.plugins.module_utils import _crun
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hooks as hooks
 from ansible_collections.fleetfix.crun.plugins.module_utils import _hostfs as hostfs
+from ansible_collections.fleetfix.crun.plugins.module_utils import _package_db as package_db
 from ansible_collections.fleetfix.crun.plugins.module_utils import _storage as storage
 
 REPORT_VERSION = 1
@@ -165,9 +166,12 @@ def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=F
     dirs = hooks.hooks_dirs(root)[0]
     upgrade = None
     if check_upgrade and root.is_host:
-        # only a remediation's audit asks the package manager: every other audit skips compiling it
-        from ansible_collections.fleetfix.crun.plugins.module_utils import _packages  # pylint: disable=import-outside-toplevel
-        upgrade = _packages.offered(crun["runtimes"], runner)
+        upgrade = package_db.upgrade_needed(crun["runtimes"])
+        if upgrade["needed"] or upgrade["libkrun"]:
+            # only a remediation's audit that found a package below its fix asks the package
+            # manager: every other audit skips compiling the package managers
+            from ansible_collections.fleetfix.crun.plugins.module_utils import _packages  # pylint: disable=import-outside-toplevel
+            upgrade = _packages.offered(crun["runtimes"], runner)
     report = host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)
     # when the verdict was made: a report from a fact cache or earlier jobs says how old it is
     report["audited_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

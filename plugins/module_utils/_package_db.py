@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The package databases, one adapter each (Dpkg, Rpm): which installed package owns a file, and
-its version.
+its version; and which installed packages are below their fix.
 
 What the package managers on top of them offer and install (apt, dnf, yum, zypper) is _packages;
-an audit needs only this module, so it never compiles that one.
+an audit needs only this module, and a remediation's audit compiles that one only for a package
+below its fix.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -112,6 +113,63 @@ def owner(root, paths, databases, timeout, runner):
                 return {"manager": database.name, "name": name, "version": version,
                         "upstream_version": advisories.format_version(advisories.parse_version(version))}
     return None
+
+
+def needs_upgrade(runtimes):
+    """Owned packages of crun binaries below the fixed version: {name: installed version}."""
+    fixed = advisories.get_advisory(advisories.FILE_MODE_ADVISORY)["fixed"]
+    needed = {}
+    for runtime in runtimes:
+        package = runtime.get("package")
+        version = advisories.parse_version(runtime.get("version") or (package or {}).get("version"))
+        if package and version is not None and version < fixed:
+            needed[package["name"]] = package["version"]
+    return needed
+
+
+def libkrun_needs_upgrade(runtimes):
+    """(needed, unowned) for the libkrun the cruns load, where a libkrun advisory is affected.
+
+    ``needed`` maps the package that owns such a libkrun to what it needs: ``installed`` (its
+    version), ``minimum`` (the lowest libkrun that fixes every affected advisory, a 3-tuple),
+    ``advisories`` and ``path``. ``unowned`` lists the paths of such libkruns that no package owns:
+    no package manager can upgrade them. (libkrun-env-escapes, which every crun with the handler
+    has, asks for the newest fixed libkrun of the table, so a crun upgraded in the same transaction
+    asks for nothing more; the check after the upgrade would say so if that changed.)
+    """
+    needed, unowned = {}, []
+    for runtime in runtimes:
+        ids = [v["id"] for v in runtime.get("advisories", [])
+               if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
+        if not ids:
+            continue
+        minimum = max(advisories.get_advisory(advisory_id)["fixed_libkrun"] for advisory_id in ids)
+        package = runtime.get("libkrun_package")
+        if not package:
+            if runtime.get("libkrun") not in unowned:
+                unowned.append(runtime.get("libkrun"))
+            continue
+        need = needed.setdefault(package["name"], {"installed": package["version"], "minimum": minimum,
+                                                   "advisories": [], "path": runtime.get("libkrun")})
+        need["minimum"] = max(need["minimum"], minimum)
+        need["advisories"] += [advisory_id for advisory_id in ids if advisory_id not in need["advisories"]]
+    return needed, unowned
+
+
+def libkrun_rows(needed):
+    """The ``libkrun`` rows of an answer, one per package libkrun_needs_upgrade found, nothing offered yet."""
+    return [{"name": name, "path": need["path"], "installed": need["installed"],
+             "minimum": advisories.format_version(need["minimum"]), "advisories": need["advisories"],
+             "offered": [], "target_version": None} for name, need in sorted(needed.items())]
+
+
+def upgrade_needed(runtimes):
+    """What an upgrade of the installed packages would have to fix, before any package manager is
+    asked: the answer of _packages.offered when nothing is ``needed`` and no ``libkrun`` row is,
+    so that only an audit that finds a package below its fix compiles the package managers."""
+    libkrun_needed, unowned = libkrun_needs_upgrade(runtimes)
+    return {"checked": True, "needed": needs_upgrade(runtimes), "manager": None, "offered": [], "fixed_offered": None,
+            "libkrun": libkrun_rows(libkrun_needed), "libkrun_unowned": unowned, "error": None}
 
 
 def _dpkg_owner_from_files(root, path):

@@ -295,47 +295,6 @@ def best_fixed(versions, pinned=None):
     return max(good, key=advisories.parse_version) if good else None
 
 
-def needs_upgrade(runtimes):
-    """Owned packages of crun binaries below the fixed version: {name: installed version}."""
-    fixed = advisories.get_advisory(advisories.FILE_MODE_ADVISORY)["fixed"]
-    needed = {}
-    for runtime in runtimes:
-        package = runtime.get("package")
-        version = advisories.parse_version(runtime.get("version") or (package or {}).get("version"))
-        if package and version is not None and version < fixed:
-            needed[package["name"]] = package["version"]
-    return needed
-
-
-def libkrun_needs_upgrade(runtimes):
-    """(needed, unowned) for the libkrun the cruns load, where a libkrun advisory is affected.
-
-    ``needed`` maps the package that owns such a libkrun to what it needs: ``installed`` (its
-    version), ``minimum`` (the lowest libkrun that fixes every affected advisory, a 3-tuple),
-    ``advisories`` and ``path``. ``unowned`` lists the paths of such libkruns that no package owns:
-    no package manager can upgrade them. (libkrun-env-escapes, which every crun with the handler
-    has, asks for the newest fixed libkrun of the table, so a crun upgraded in the same transaction
-    asks for nothing more; the check after the upgrade would say so if that changed.)
-    """
-    needed, unowned = {}, []
-    for runtime in runtimes:
-        ids = [v["id"] for v in runtime.get("advisories", [])
-               if v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED]
-        if not ids:
-            continue
-        minimum = max(advisories.get_advisory(advisory_id)["fixed_libkrun"] for advisory_id in ids)
-        package = runtime.get("libkrun_package")
-        if not package:
-            if runtime.get("libkrun") not in unowned:
-                unowned.append(runtime.get("libkrun"))
-            continue
-        need = needed.setdefault(package["name"], {"installed": package["version"], "minimum": minimum,
-                                                   "advisories": [], "path": runtime.get("libkrun")})
-        need["minimum"] = max(need["minimum"], minimum)
-        need["advisories"] += [advisory_id for advisory_id in ids if advisory_id not in need["advisories"]]
-    return needed, unowned
-
-
 def best_libkrun(versions, minimum):
     """The libkrun to install: the newest offered at or above ``minimum`` that the advisory table
     knows (a newer one is judged unknown, and the point is a host that reads fixed); the newest
@@ -343,12 +302,6 @@ def best_libkrun(versions, minimum):
     fixed = [v for v in versions if (advisories.parse_version(v) or (0, 0, 0)) >= minimum]
     known = [v for v in fixed if advisories.parse_version(v) <= advisories.NEWEST_KNOWN_LIBKRUN]
     return max(known or fixed, key=advisories.parse_version) if fixed else None
-
-
-def _libkrun_rows(needed):
-    return [{"name": name, "path": need["path"], "installed": need["installed"],
-             "minimum": advisories.format_version(need["minimum"]), "advisories": need["advisories"],
-             "offered": [], "target_version": None} for name, need in sorted(needed.items())]
 
 
 def libkrun_reason(rows, unowned, source="the configured repositories offer"):
@@ -386,13 +339,11 @@ def offered(runtimes, runner, timeout=OFFERED_TIMEOUT):
     ``checked`` is False when the package manager could not be asked, so callers must not rely on
     the answer.
     """
-    needed = needs_upgrade(runtimes)
-    libkrun_needed, unowned = libkrun_needs_upgrade(runtimes)
-    libkrun = _libkrun_rows(libkrun_needed)
-    answer = {"checked": True, "needed": needed, "manager": None, "offered": [], "fixed_offered": None,
-              "libkrun": libkrun, "libkrun_unowned": unowned, "error": None}
+    answer = package_db.upgrade_needed(runtimes)
+    needed, libkrun = answer["needed"], answer["libkrun"]
     if not needed and not libkrun:
         return answer
+    libkrun_needed = package_db.libkrun_needs_upgrade(runtimes)[0]
     try:
         manager = manager_for(runtimes)
     except PackageError as exc:
@@ -421,14 +372,14 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
     is crun's; the libkrun then comes from the package lists on the host, which are not refreshed.
     """
     before = crun_info(runner, timeout=min(timeout, 10))
-    needed = needs_upgrade(before["runtimes"])
+    needed = package_db.needs_upgrade(before["runtimes"])
     fixed = advisories.fixed_version()
     result = {"changed": False, "upgrade_needed": bool(needed), "upgrade_available": True, "fixed_version": fixed,
               "installed_before": needed, "target_version": None, "manager": None, "reason": None,
               "runtimes": before["runtimes"]}
     if not needed:
         result["reason"] = "every crun package is at or above %s" % fixed
-    libkrun_needed, unowned = libkrun_needs_upgrade(before["runtimes"]) if libkrun else ({}, [])
+    libkrun_needed, unowned = package_db.libkrun_needs_upgrade(before["runtimes"]) if libkrun else ({}, [])
     if not needed and not libkrun_needed:
         result["libkrun"] = _libkrun_result(libkrun, [], unowned)
         return result
@@ -461,7 +412,7 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
             # the same bytes that were inspected: the pinned copy, never the path again
             install_file = copy if package_file else None
             packages += [] if package_file else [(name, target) for name in names]
-        rows = _libkrun_rows(libkrun_needed)
+        rows = package_db.libkrun_rows(libkrun_needed)
         for row in rows:
             row["offered"] = manager.available_versions(row["name"], timeout, runner)
             row["target_version"] = best_libkrun(row["offered"], libkrun_needed[row["name"]]["minimum"])
@@ -477,11 +428,11 @@ def upgrade(runner, names=(), version=None, package_file=None, update=True, chec
             shutil.rmtree(pinned, ignore_errors=True)
     after = crun_info(runner, timeout=min(timeout, 10))
     result["runtimes"] = after["runtimes"]
-    still = needs_upgrade(after["runtimes"])
+    still = package_db.needs_upgrade(after["runtimes"])
     if result["target_version"] and still:
         raise PackageError("the package manager installed %s, but crun is still below %s: %s"
                            % (result["target_version"], fixed, ", ".join("%s %s" % item for item in sorted(still.items()))))
-    still_libkrun = libkrun_needs_upgrade(after["runtimes"])[0]
+    still_libkrun = package_db.libkrun_needs_upgrade(after["runtimes"])[0]
     for row in rows:
         if row["target_version"] and row["name"] in still_libkrun:
             raise PackageError("the package manager installed %s %s, but the libkrun crun loads is still affected "

@@ -122,10 +122,9 @@ def profile(host, python, payloads_by_arm, runs):
           " the import, crun_info holds owner:" % runs)
     print("| phase | %s |" % " | ".join(arms))
     print("| --- |%s" % (" --- |" * len(arms)))
-    names = list(table[arms[-1]])
-    for name in names:
-        print("| %s | %s |" % (name, " | ".join("%.1f / %.1f" % tuple(table[arm][name]) if name in table[arm] else "-"
-                                               for arm in arms)))
+    for name in table[arms[-1]]:
+        cells = ["%.1f / %.1f" % tuple(table[arm][name]) if name in table[arm] else "-" for arm in arms]
+        print("| %s | %s |" % (name, " | ".join(cells)))
     for arm in arms[1:]:
         proc = host.run([python, "-X", "importtime", payloads_by_arm[arm]])
         rows = []

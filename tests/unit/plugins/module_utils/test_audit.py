@@ -1,4 +1,5 @@
 import json
+import sys
 import os
 
 import pytest
@@ -125,3 +126,26 @@ def test_a_stale_file_the_sweep_may_change_keeps_the_host_fixable(tmp_path):
     StorageTree(tmp_path).add_krun_config("old", 0o700)
     report = audit(tmp_path)
     assert (report["fixable"], report["needs_person"]) == (True, [])
+
+
+@pytest.mark.parametrize("version, asks", [("1.21", False), ("1.20", True)])
+def test_a_remediations_audit_compiles_the_package_managers_only_for_a_package_below_its_fix(monkeypatch, version, asks):
+    """check_upgrade on a host whose packages need nothing answers without compiling _packages (a
+    remediated fleet's hosts); a package below its fix asks the package manager (here one no
+    adapter knows, so nothing runs)."""
+    name = "ansible_collections.fleetfix.crun.plugins.module_utils._packages"
+    parent = sys.modules["ansible_collections.fleetfix.crun.plugins.module_utils"]
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    if hasattr(parent, "_packages"):
+        monkeypatch.delattr(parent, "_packages")
+    runtimes = [{"version": version, "advisories": [],
+                 "package": {"manager": "nonesuch", "name": "crun", "version": version + "-1"}}]
+    monkeypatch.setattr(_audit._crun, "crun_info", lambda runner, root, paths, timeout: {"runtimes": runtimes})
+    monkeypatch.setattr(_audit.storage, "scan", lambda root, extra_roots: {})
+    monkeypatch.setattr(_audit.hooks, "hooks_dirs", lambda root: ([], []))
+    monkeypatch.setattr(_audit.hooks, "installed_hooks", lambda root, dirs: [])
+    monkeypatch.setattr(_audit, "host_report", lambda crun, scan, hook_files, dirs, upgrade: {"upgrade": upgrade})
+    upgrade = _audit.audit(run_process, root="/", check_upgrade=True)["upgrade"]
+    assert (name in sys.modules) is asks
+    assert upgrade["needed"] == ({"crun": "1.20-1"} if asks else {})
+    assert upgrade["checked"] is not asks  # the unknown package manager could not be asked

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ansible_collections.fleetfix.crun.plugins.module_utils import _package_db as package_db
 from ansible_collections.fleetfix.crun.plugins.module_utils import _packages as packages
 
 # apt-cache policy's shape, as apt 2.6 prints it under the C locale.
@@ -205,7 +206,7 @@ def test_upgrade_that_leaves_crun_affected_fails(monkeypatch):
 
 
 def test_packages_below_the_fixed_version_are_found_by_package_version_when_crun_hangs():
-    assert packages.needs_upgrade([runtime(None, "1.20-2.fc41", manager="rpm")]) == {"crun": "1.20-2.fc41"}
+    assert package_db.needs_upgrade([runtime(None, "1.20-2.fc41", manager="rpm")]) == {"crun": "1.20-2.fc41"}
 
 
 def test_offered_asks_nothing_when_every_crun_is_fixed():
