@@ -164,19 +164,23 @@ def audit(runner, root="/", paths=(), timeout=5, extra_roots=(), check_upgrade=F
     crun = _crun.crun_info(runner, root=root, paths=paths, timeout=timeout)
     scan = storage.scan(root=root, extra_roots=extra_roots)
     dirs = hooks.hooks_dirs(root)[0]
+    planner = None
+    if remediation is not None:
+        # only a remediation's audit plans: every other audit skips compiling the planner
+        from ansible_collections.fleetfix.crun.plugins.module_utils import _remediate as planner  # pylint: disable=import-outside-toplevel
     upgrade = None
     if check_upgrade and root.is_host:
-        upgrade = package_db.upgrade_needed(crun["runtimes"])
+        runtimes = crun["runtimes"] if planner is None else planner.upgrade_candidates(crun["runtimes"],
+                                                                                       remediation["strategy"])
+        upgrade = package_db.upgrade_needed(runtimes)
         if upgrade["needed"] or upgrade["libkrun"]:
-            # only a remediation's audit that found a package below its fix asks the package
-            # manager: every other audit skips compiling the package managers
+            # only an audit that found a package below its fix asks the package manager: every other
+            # audit skips compiling the package managers
             from ansible_collections.fleetfix.crun.plugins.module_utils import _packages  # pylint: disable=import-outside-toplevel
-            upgrade = _packages.offered(crun["runtimes"], runner)
+            upgrade = _packages.offered(runtimes, runner)
     report = host_report(crun, scan, hooks.installed_hooks(root, dirs), dirs, upgrade)
     # when the verdict was made: a report from a fact cache or earlier jobs says how old it is
     report["audited_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if remediation is not None:
-        # only a remediation's audit plans: every other audit skips compiling the planner
-        from ansible_collections.fleetfix.crun.plugins.module_utils import _remediate  # pylint: disable=import-outside-toplevel
-        report["plan"] = _remediate.plan(report, remediation)
+    if planner is not None:
+        report["plan"] = planner.plan(report, remediation)
     return report

@@ -48,6 +48,10 @@ options:
         the upgrade role. Ignored when O(root) is not C(/).
       - The query may take up to a minute (apt without a binary cache parses every package list); when the
         package manager does not answer, RV(upgrade.checked) is false and the audit goes on.
+      - With O(remediation), only the packages its plan could upgrade are asked about - under O(remediation.strategy)
+        C(auto) or C(hook), those of a crun an advisory binds to a newer crun or a libkrun advisory affects, so that
+        a crun the plan never upgrades (Debian's 1.8.1 without the krun handler) costs no query. Nothing needed, no
+        query, and no package manager code compiled.
     type: bool
     default: false
   remediation:
@@ -311,7 +315,8 @@ upgrade:
       description: Whether the package manager answered; when false, nothing is known about what it offers.
       type: bool
     needed:
-      description: The crun packages below the fixed version, with their installed version.
+      description: The crun packages below the fixed version, with their installed version (with O(remediation),
+        those its plan could upgrade).
       type: dict
     manager:
       description: The package manager asked.

@@ -1,7 +1,7 @@
 """Benchmark: what one host_audit run costs a host, against ping's module run on the same host.
 
     scripts/bench module_cost [--root /] [--runs 30] [--python /usr/bin/python3]
-                              [--baseline COLLECTIONS_PATH] [--fleet-host fxhN] [--profile]
+                              [--baseline COLLECTIONS_PATH] [--fleet-host fxhN] [--remediation] [--profile]
 
 Builds both modules' AnsiballZ payloads once, as Ansible sends them (a one-task playbook on
 localhost with ANSIBLE_KEEP_REMOTE_FILES, no pipelining), then runs them alternately, ping, audit,
@@ -15,7 +15,9 @@ Target (issue 23): the audit at most 50 ms of CPU above ping. The audit runs wit
 collection (the ``ANSIBLE_COLLECTIONS_PATH`` of, say, a git worktree of an older commit after
 its ``scripts/lib.sh install_collection``), so before and after are measured side by side.
 --fleet-host runs every payload inside one host of the running fleet (tests/fleet/fleet.py up),
-in its mount and network namespaces, as that host's sshd would.
+in its mount and network namespaces, as that host's sshd would. --remediation measures the audit
+a remediation runs instead (the remediate role's: ``check_upgrade`` and the plan, with the
+roles' default settings).
 
 With --profile it also prints where the audit's time goes: the median CPU of each phase of the
 run, its own and its children's (tests/benchmarks/module_phases.py), and the collection's import
@@ -42,12 +44,14 @@ import fleet  # noqa: E402  pylint: disable=wrong-import-position
 PHASES = os.path.join(HERE, "module_phases.py")
 
 
-def payloads(base, root, python, collections=None):
+def payloads(base, root, python, collections=None, remediation=False):
     """{"ping": path, "host_audit": path}: the payloads Ansible sends, built from ``collections``
     (an ANSIBLE_COLLECTIONS_PATH) or the installed collection."""
+    audit = {"root": root, "facts_file": ""}
+    if remediation:
+        audit.update(check_upgrade=True, remediation={})
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"ansible.builtin.ping": {}},
-        {"fleetfix.crun.host_audit": {"root": root, "facts_file": ""}}]}]
+        {"ansible.builtin.ping": {}}, {"fleetfix.crun.host_audit": audit}]}]
     os.makedirs(base)
     path = os.path.join(base, "play.json")
     with open(path, "w") as handle:
@@ -145,15 +149,16 @@ def main():
     parser.add_argument("--python", default="/usr/bin/python3")
     parser.add_argument("--baseline", help="an ANSIBLE_COLLECTIONS_PATH holding the code to compare with")
     parser.add_argument("--fleet-host", help="run inside this host of the running fleet (fxh0, ...)")
+    parser.add_argument("--remediation", action="store_true", help="the audit a remediation runs")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     base = tempfile.mkdtemp(prefix="fleetfix-bench-module-")
     host = Host(base, args.fleet_host)
     try:
-        built = payloads(os.path.join(base, "current"), args.root, args.python)
+        built = payloads(os.path.join(base, "current"), args.root, args.python, remediation=args.remediation)
         arms = {"ping": host.place("ping.py", built["ping"]), "host_audit": host.place("audit.py", built["host_audit"])}
         if args.baseline:
-            baseline = payloads(os.path.join(base, "baseline"), args.root, args.python, args.baseline)
+            baseline = payloads(os.path.join(base, "baseline"), args.root, args.python, args.baseline, args.remediation)
             arms["host_audit (baseline)"] = host.place("audit-baseline.py", baseline["host_audit"])
         times = dict((name, []) for name in arms)
         for dummy in range(args.runs):

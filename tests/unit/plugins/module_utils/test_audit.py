@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _hooks, _storage
+from ansible_collections.fleetfix.crun.plugins.module_utils import _audit, _hooks, _remediate, _storage
 from support import StorageTree, link, run_process, stand_in_crun, write
 
 
@@ -128,24 +128,38 @@ def test_a_stale_file_the_sweep_may_change_keeps_the_host_fixable(tmp_path):
     assert (report["fixable"], report["needs_person"]) == (True, [])
 
 
-@pytest.mark.parametrize("version, asks", [("1.21", False), ("1.20", True)])
-def test_a_remediations_audit_compiles_the_package_managers_only_for_a_package_below_its_fix(monkeypatch, version, asks):
+BOUND = [{"id": "crun-1685", "status": "affected"}]
+
+
+@pytest.mark.parametrize("version, verdicts, remediation, asks", [
+    ("1.21", [], None, False),  # nothing below its fix
+    ("1.20", [], None, True),  # check_upgrade alone asks about every package below its fix
+    ("1.8.1", [], {"strategy": "auto"}, False),  # below the fix, but no advisory binds it: no plan upgrades it
+    ("1.8.1", BOUND, {"strategy": "auto"}, True),
+    ("1.8.1", [], {"strategy": "upgrade"}, True),  # this strategy upgrades whatever the verdicts
+    ("1.8.1", [], {"strategy": "hook"}, False),
+])
+def test_the_package_managers_are_compiled_and_asked_only_for_a_package_the_plan_could_upgrade(
+        monkeypatch, version, verdicts, remediation, asks):
     """check_upgrade on a host whose packages need nothing answers without compiling _packages (a
-    remediated fleet's hosts); a package below its fix asks the package manager (here one no
-    adapter knows, so nothing runs)."""
+    remediated fleet's hosts), and a remediation's audit asks only about what its plan could
+    upgrade; a package it asks about goes to the package manager (here one no adapter knows, so
+    nothing runs)."""
     name = "ansible_collections.fleetfix.crun.plugins.module_utils._packages"
     parent = sys.modules["ansible_collections.fleetfix.crun.plugins.module_utils"]
     monkeypatch.delitem(sys.modules, name, raising=False)
     if hasattr(parent, "_packages"):
         monkeypatch.delattr(parent, "_packages")
-    runtimes = [{"version": version, "advisories": [],
+    runtimes = [{"version": version, "advisories": verdicts,
                  "package": {"manager": "nonesuch", "name": "crun", "version": version + "-1"}}]
     monkeypatch.setattr(_audit._crun, "crun_info", lambda runner, root, paths, timeout: {"runtimes": runtimes})
     monkeypatch.setattr(_audit.storage, "scan", lambda root, extra_roots: {})
     monkeypatch.setattr(_audit.hooks, "hooks_dirs", lambda root: ([], []))
     monkeypatch.setattr(_audit.hooks, "installed_hooks", lambda root, dirs: [])
     monkeypatch.setattr(_audit, "host_report", lambda crun, scan, hook_files, dirs, upgrade: {"upgrade": upgrade})
-    upgrade = _audit.audit(run_process, root="/", check_upgrade=True)["upgrade"]
+    monkeypatch.setattr(_remediate, "plan", lambda report, settings: "planned")
+    report = _audit.audit(run_process, root="/", check_upgrade=True, remediation=remediation)
     assert (name in sys.modules) is asks
-    assert upgrade["needed"] == ({"crun": "1.20-1"} if asks else {})
-    assert upgrade["checked"] is not asks  # the unknown package manager could not be asked
+    assert report["upgrade"]["needed"] == ({"crun": version + "-1"} if asks else {})
+    assert report["upgrade"]["checked"] is not asks  # the unknown package manager could not be asked
+    assert report.get("plan") == ("planned" if remediation else None)
