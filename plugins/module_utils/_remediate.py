@@ -28,7 +28,8 @@ def upgrade_candidates(runtimes, strategy):
     strategy upgrades whatever the verdicts; else those a crun advisory binds to a newer crun or a
     libkrun advisory affects. A remediation's audit asks the package manager about these alone:
     an answer about any other changes no plan (Debian's crun 1.8.1 without the krun handler is
-    below the fixed version, and apt-cache alone costs such a host 0.6 s of CPU per audit)."""
+    below the fixed version; asking apt about it cost such a host 25 ms of CPU per audit with apt's
+    binary cache, 0.6 s without one)."""
     if "upgrade" in strategy:
         return list(runtimes)
     return [r for r in runtimes if any(
