@@ -17,10 +17,18 @@ STRATEGIES = params.STRATEGIES
 _VERSION_BOUND = (advisories.AFFECTED, advisories.MITIGATED)
 
 
+def _binds_crun(verdict):
+    """A crun verdict that a newer crun would change."""
+    return verdict.get("id") in advisories.CRUN_ADVISORY_IDS and verdict.get("status") in _VERSION_BOUND
+
+
+def _affects_libkrun(verdict):
+    return verdict.get("id") in advisories.LIBKRUN_ADVISORY_IDS and verdict.get("status") == advisories.AFFECTED
+
+
 def _affected_cruns(report):
     """The runtimes a newer crun would change."""
-    return [r for r in report.get("runtimes", [])
-            if any(v["status"] in _VERSION_BOUND and v["id"] in advisories.CRUN_ADVISORY_IDS for v in r["advisories"])]
+    return [r for r in report.get("runtimes", []) if any(_binds_crun(v) for v in r["advisories"])]
 
 
 def upgrade_candidates(runtimes, strategy):
@@ -32,15 +40,11 @@ def upgrade_candidates(runtimes, strategy):
     binary cache, 0.6 s without one)."""
     if "upgrade" in strategy:
         return list(runtimes)
-    return [r for r in runtimes if any(
-        (v["id"] in advisories.CRUN_ADVISORY_IDS and v["status"] in _VERSION_BOUND)
-        or (v["id"] in advisories.LIBKRUN_ADVISORY_IDS and v["status"] == advisories.AFFECTED)
-        for v in r["advisories"])]
+    return [r for r in runtimes if any(_binds_crun(v) or _affects_libkrun(v) for v in r["advisories"])]
 
 
 def _affected_libkrun_ids(report):
-    return [v["id"] for v in report.get("advisories", [])
-            if v.get("id") in advisories.LIBKRUN_ADVISORY_IDS and v.get("status") == advisories.AFFECTED]
+    return [v["id"] for v in report.get("advisories", []) if _affects_libkrun(v)]
 
 
 def _libkrun_upgrade(report):
@@ -55,8 +59,7 @@ def clause(text, advisories_=(), evidence=()):
 
 
 def _crun_ids(runtimes):
-    return sorted(set(v["id"] for r in runtimes for v in r["advisories"] if v["id"] in advisories.CRUN_ADVISORY_IDS
-                      and v["status"] in _VERSION_BOUND))
+    return sorted(set(v["id"] for r in runtimes for v in r["advisories"] if _binds_crun(v)))
 
 
 def _known_none(report, upgrade_settings):
